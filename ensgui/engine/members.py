@@ -1,0 +1,93 @@
+"""Member groups: K nets of one architecture run as stacked parameters (vmap) or as one plain module."""
+
+from __future__ import annotations
+
+import copy
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+
+class MemberGroup(Protocol):
+    """Nets trained side by side; inputs and outputs carry a leading member axis."""
+
+    size: int
+
+    def parameters(self) -> list[torch.Tensor]: ...
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (K, B, ...) -> logits (K, B, C): every member sees its own batch."""
+        ...
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, ...) -> logits (K, B, C): every member sees the same batch."""
+        ...
+
+    def train(self, mode: bool = True) -> None: ...
+
+    def state(self, k: int) -> dict[str, np.ndarray]: ...
+
+
+class StackedMembers:
+    """Members as stacked parameter tensors driven through torch.func.vmap; element-wise optimisers
+    then update each member exactly as if it were alone."""
+
+    def __init__(self, models: list[nn.Module]) -> None:
+        self.size = len(models)
+        self.params, self.buffers = stack_module_state(models)
+        self.base = copy.deepcopy(models[0]).to("meta")
+
+        def call(params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
+            return functional_call(self.base, (params, buffers), (x,))
+
+        # randomness="different" gives every member its own dropout masks.
+        self._own = vmap(call, in_dims=(0, 0, 0), randomness="different")
+        self._shared = vmap(call, in_dims=(0, 0, None), randomness="different")
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.params.values())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._own(self.params, self.buffers, x)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self._shared(self.params, self.buffers, x)
+
+    def train(self, mode: bool = True) -> None:
+        self.base.train(mode)
+
+    def state(self, k: int) -> dict[str, np.ndarray]:
+        tensors = {**self.params, **self.buffers}
+        return {name: t[k].detach().cpu().numpy().copy() for name, t in tensors.items()}
+
+
+class SingleMember:
+    """One ordinary module shaped like a group of one: the sequential reference path (and BatchNorm's)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.size = 1
+        self.model = model
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.model.parameters())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x[0]).unsqueeze(0)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).unsqueeze(0)
+
+    def train(self, mode: bool = True) -> None:
+        self.model.train(mode)
+
+    def state(self, k: int) -> dict[str, np.ndarray]:
+        return {name: t.detach().cpu().numpy().copy() for name, t in self.model.state_dict().items()}
+
+
+def load_state(model: nn.Module, state: dict[str, np.ndarray]) -> nn.Module:
+    """Copy a stored member state (numpy arrays by parameter name) into a module."""
+    model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+    return model

@@ -1,0 +1,50 @@
+"""The method base class and registry; shared training machinery lives in engine.training."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Callable
+
+from ..planning import Plan, default_plan
+from ..registry import Registry
+from ..schema import Param
+
+if TYPE_CHECKING:
+    from ..spec import Spec
+    from ..training import TrainContext
+
+METHODS: Registry[Callable[["Spec"], "Method"]] = Registry("method")
+
+MEMBERS = Param("members", int, 5, "independently trained networks in the ensemble", minimum=1, maximum=1000)
+VECTORIZE = Param("vectorize", bool, True,
+                  "train the members side by side as one vmap group (models with BatchNorm train one by one)",
+                  label="train side by side")
+
+
+class Method(ABC):
+    """Turns a spec into the trained rows of an ensemble, reporting through the context's events."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.params = spec.method.params
+
+    def members(self) -> int:
+        """Independent trajectories this method trains."""
+        return int(self.params.get("members", 1))
+
+    def check(self) -> None:
+        """Checks across sections that the schema alone cannot express; raise SpecError."""
+
+    def plan(self, iters_per_epoch: int) -> Plan:
+        return default_plan(self.spec, iters_per_epoch, self.members())
+
+    def row_names(self, plan: Plan) -> list[str]:
+        """A label for every ensemble row, in row order."""
+        per = len(plan.snapshots)
+        if per == 1:
+            return [f"member {m}" for m in range(plan.members)]
+        return [f"member {m} snapshot {j}" for m in range(plan.members) for j in range(per)]
+
+    @abstractmethod
+    def train(self, ctx: TrainContext) -> None:
+        """Train, storing every finished ensemble row in ctx.rows and emitting events."""

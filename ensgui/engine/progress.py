@@ -1,0 +1,50 @@
+"""Progress accounting with an ETA, rate-limited so a fast loop does not flood the sinks."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from .events import Progress, Sink
+
+
+class ProgressTracker:
+    """Counts member-steps; emits Progress at most `rate` times a second (and always at the end)."""
+
+    def __init__(self, emit: Sink, members: int, member_total: int, rate: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.emit = emit
+        self.member_done = [0] * members
+        self.member_total = member_total
+        self.total = members * member_total
+        self.epoch = 0
+        self.phase = "training"
+        self._clock = clock
+        self._start = clock()
+        self._interval = 1.0 / rate
+        self._last = -1e9
+        self._done_at_start = 0
+
+    @property
+    def done(self) -> int:
+        return sum(self.member_done)
+
+    def elapsed(self) -> float:
+        return self._clock() - self._start
+
+    def advance(self, members: list[int], steps: int = 1, epoch: int | None = None, force: bool = False) -> None:
+        for m in members:
+            self.member_done[m] += steps
+        if epoch is not None:
+            self.epoch = epoch
+        now = self._clock()
+        if force or now - self._last >= self._interval or self.done >= self.total:
+            self._last = now
+            self.emit(self.snapshot())
+
+    def snapshot(self) -> Progress:
+        elapsed = self.elapsed()
+        progressed = self.done - self._done_at_start
+        eta = elapsed * (self.total - self.done) / progressed if progressed > 0 else None
+        return Progress(self.phase, self.done, self.total, tuple(self.member_done), self.member_total, self.epoch,
+                        elapsed, eta)

@@ -1,0 +1,162 @@
+"""The runner: runs one spec from data loading to evaluation, turning every outcome into events."""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+
+from .data import DataSplits, load_splits
+from .errors import CancelledError, DivergedError, EnsguiError, SpecError
+from .events import Event, Evaluated, LogLine, RunEnded, RunStarted, Sink
+from .methods import method_for
+from .members import load_state
+from .planning import iters_per_epoch
+from .progress import ProgressTracker
+from .seeding import DROPOUT, EVAL, derive_seed
+from .spec import Spec
+from .training import TrainContext
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: str  # finished, cancelled, failed, diverged
+    error: str
+    rows: int
+    elapsed: float
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" picks CUDA when a GPU is visible; asking for CUDA without one is a spec error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SpecError(f"device = {name!r} but no CUDA GPU is visible to torch; set device = \"auto\" or \"cpu\"")
+    return torch.device(name)
+
+
+def _fan_out(sinks: Iterable[Sink]) -> Sink:
+    targets = list(sinks)
+
+    def emit(event: Event) -> None:
+        for sink in targets:
+            sink(event)
+
+    return emit
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc)
+
+
+def run_spec(spec: Spec, sinks: Iterable[Sink], stop: threading.Event | None = None,
+             threads: int | None = None) -> RunResult:
+    """Run a spec to the end (or until stop is set), emitting events; never raises for user errors."""
+    emit = _fan_out(sinks)
+    stop = stop or threading.Event()
+    started = time.monotonic()
+    rows = 0
+
+    def ended(status: str, error: str = "") -> RunResult:
+        elapsed = time.monotonic() - started
+        emit(RunEnded(status, error, elapsed))
+        return RunResult(status, error, rows, elapsed)
+
+    try:
+        device = resolve_device(spec.device)
+        if threads:
+            torch.set_num_threads(threads)
+        method = method_for(spec)
+        plan = method.plan(iters_per_epoch(spec))
+        emit(LogLine(f"loading {spec.data.name} (train {spec.data['train_size'] or 'all'}, "
+                     f"validation {spec.data['val_size']})"))
+        data = _to_device(load_splits(spec.data.name, spec.data.params, spec.seed), device)
+        emit(RunStarted(spec.to_toml(), plan, str(device), tuple(method.row_names(plan))))
+        emit(LogLine(f"{spec.method.name}: {plan.members} member(s) x {plan.total_iters} iterations "
+                     f"({plan.epochs} epochs of {plan.iters_per_epoch}) on {device}"))
+        torch.manual_seed(derive_seed(spec.seed, 0, DROPOUT))
+        progress = ProgressTracker(emit, plan.members, plan.total_iters)
+        ctx = TrainContext(spec, data, device, plan, emit, stop.is_set, progress,
+                           log=lambda text: emit(LogLine(text)))
+        status = "finished"
+        try:
+            method.train(ctx)
+        except CancelledError:
+            status = "cancelled"
+            emit(LogLine(f"cancelled after {progress.done} of {progress.total} member-steps; "
+                         f"{len(ctx.rows)} finished ensemble row(s) kept"))
+        rows = len(ctx.rows)
+        if ctx.rows:
+            evaluate_rows(ctx, emit)
+        return ended(status)
+    except DivergedError as exc:
+        return ended("diverged", str(exc))
+    except EnsguiError as exc:
+        return ended("failed", str(exc))
+    except Exception as exc:  # noqa: BLE001 - every failure must reach the user as a status, not a crash
+        if _is_out_of_memory(exc):
+            return ended("failed", f"out of memory on {spec.device}: lower budget.batch_size or method.members, "
+                                   f"or set method.vectorize = false")
+        emit(LogLine(traceback.format_exc()))
+        return ended("failed", f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _to_device(data: DataSplits, device: torch.device) -> DataSplits:
+    if device.type == "cpu":
+        return data
+    fields = {name: getattr(data, name) for name in data.__dataclass_fields__}
+    for name, value in fields.items():
+        if isinstance(value, torch.Tensor):
+            fields[name] = value.to(device)
+    return DataSplits(**fields)
+
+
+@torch.no_grad()
+def predict_probs(model: torch.nn.Module, x: torch.Tensor, batch: int) -> np.ndarray:
+    """Softmax outputs of a model in eval mode, float32 (N, C)."""
+    model.eval()
+    out = [torch.softmax(model(x[i:i + batch]).double(), -1).float().cpu() for i in range(0, len(x), batch)]
+    return torch.cat(out).numpy()
+
+
+def evaluate_rows(ctx: TrainContext, emit: Sink) -> None:
+    """Predict every finished row on validation and test, then compute the metric-vs-size curves."""
+    from .evaluation import EvalOptions, ensemble_curves, member_metrics
+    from .metrics import ensemble_log_mean, fit_temperature
+
+    ctx.progress.phase = "evaluating"
+    order = sorted(ctx.rows)
+    batch = ctx.spec.evaluation["batch_size"]
+    model = ctx.build_model(0)
+    val, test = [], []
+    for i, row in enumerate(order):
+        load_state(model, ctx.rows[row])
+        if len(ctx.data.val_y):
+            val.append(predict_probs(model, ctx.data.val_x, batch))
+        test.append(predict_probs(model, ctx.data.test_x, batch))
+        emit(LogLine(f"predicted ensemble row {i + 1} of {len(order)}"))
+    test_probs = np.stack(test)
+    test_labels = ctx.data.test_y.cpu().numpy().astype(np.int64)
+    val_probs = np.stack(val) if val else None
+    val_labels = ctx.data.val_y.cpu().numpy().astype(np.int64) if val else None
+    ev = ctx.spec.evaluation
+    options = EvalOptions(n_orders=ev["orders"], n_bins=ev["ece_bins"], cnll_splits=ev["cnll_splits"],
+                          cnll_runs=ev["cnll_runs"], seed=derive_seed(ctx.spec.seed, 0, EVAL) % (2**31))
+    emit(LogLine(f"computing metrics for ensemble sizes 1..{len(order)} over {ev['orders']} member orders"))
+    curves = ensemble_curves(test_probs, test_labels, val_probs, val_labels, options)
+    temperature = None
+    if val_probs is not None:
+        temperature = float(fit_temperature(ensemble_log_mean(np.log(val_probs.astype(np.float64) + 1e-30)),
+                                            val_labels))
+        emit(Evaluated("val", val_probs, val_labels, curves["val"], member_metrics(val_probs, val_labels),
+                       temperature))
+    emit(Evaluated("test", test_probs, test_labels, curves["test"], member_metrics(test_probs, test_labels),
+                   temperature))
+
+
+RunFunction = Callable[[Spec, Iterable[Sink], threading.Event | None], RunResult]

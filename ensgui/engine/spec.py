@@ -1,0 +1,178 @@
+"""The experiment spec: a frozen, validated description of one run that round-trips through TOML."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+from .errors import SpecError
+from .schema import Choice, Param, Schema, check_params, defaults
+
+BUDGET_SCHEMA: Schema = (
+    Param("epochs", int, 3, "passes over the training set per member", minimum=1, maximum=10000),
+    Param("batch_size", int, 128, "objects per optimisation step", minimum=1, maximum=65536, label="batch size"),
+)
+
+EVALUATION_SCHEMA: Schema = (
+    Param("orders", int, 5, "random member orders averaged in the metric-vs-size curves", minimum=1, maximum=100),
+    Param("ece_bins", int, 15, "equal-width confidence bins of the ECE", minimum=2, maximum=100, label="ECE bins"),
+    Param("cnll_splits", int, 2, "folds of the test-time cross-validated temperature", minimum=2, maximum=10,
+          label="CNLL folds"),
+    Param("cnll_runs", int, 5, "random repetitions of the CNLL cross-validation", minimum=1, maximum=50,
+          label="CNLL repetitions"),
+    Param("batch_size", int, 1000, "objects per forward pass when predicting", minimum=1, maximum=65536,
+          label="batch size"),
+)
+
+TOP_SCHEMA: Schema = (
+    Param("name", str, "experiment", "a short name for the run (used in file names)"),
+    Param("seed", int, 0, "one seed drives data split, data order, initialisation and sampling", minimum=0,
+          maximum=2**31 - 1),
+    Param("device", str, "auto", "where to train: auto picks CUDA when present", choices=("auto", "cpu", "cuda")),
+)
+
+SECTIONS = ("data", "model", "method", "optimizer", "schedule")
+
+
+def _registries() -> dict[str, Any]:
+    # Imported here because the registries import torch and the method modules import this one.
+    from .data import DATASETS
+    from .methods import METHODS
+    from .models import MODELS
+    from .optim import OPTIMIZERS
+    from .schedules import SCHEDULES
+
+    return {"data": DATASETS, "model": MODELS, "method": METHODS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+
+
+def registry_for(section: str) -> Any:
+    """The registry whose entries fill a spec section."""
+    return _registries()[section]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything that defines one experiment; build it with Spec.from_dict or Spec.from_toml."""
+
+    name: str
+    seed: int
+    device: str
+    data: Choice
+    model: Choice
+    method: Choice
+    optimizer: Choice
+    schedule: Choice
+    budget: Mapping[str, Any] = field(default_factory=lambda: defaults(BUDGET_SCHEMA))
+    evaluation: Mapping[str, Any] = field(default_factory=lambda: defaults(EVALUATION_SCHEMA))
+
+    # ------------------------------------------------------------ construction
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Spec:
+        values = dict(values)
+        sections = set(SECTIONS) | {"budget", "evaluation"}
+        top = {k: v for k, v in values.items() if k not in sections}
+        for key, value in top.items():
+            if isinstance(value, Mapping):
+                raise SpecError(f"[{key}] is not a spec section; allowed sections: {', '.join(sorted(sections))}")
+        head = check_params(TOP_SCHEMA, top, "spec")
+        regs = _registries()
+        chosen = {}
+        for section in SECTIONS:
+            if section not in values:
+                raise SpecError(f"the spec has no [{section}] section; add one with name = one of "
+                                f"{', '.join(regs[section].names())}")
+            chosen[section] = regs[section].choice(_table(values[section], section), section)
+        spec = cls(
+            name=head["name"], seed=head["seed"], device=head["device"], **chosen,
+            budget=check_params(BUDGET_SCHEMA, _table(values.get("budget", {}), "budget"), "budget"),
+            evaluation=check_params(EVALUATION_SCHEMA, _table(values.get("evaluation", {}), "evaluation"),
+                                    "evaluation"),
+        )
+        spec.check_consistency()
+        return spec
+
+    @classmethod
+    def from_toml(cls, text: str) -> Spec:
+        try:
+            return cls.from_dict(tomllib.loads(text))
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError(f"the spec is not valid TOML: {exc}") from None
+
+    @classmethod
+    def load(cls, path: str) -> Spec:
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise SpecError(f"cannot read spec {path}: {exc.strerror}") from None
+        return cls.from_toml(text)
+
+    def check_consistency(self) -> None:
+        """Checks that involve several sections (sizes against the dataset, schedule against budget)."""
+        from .methods import method_for
+        from .planning import plan_for
+
+        plan_for(self)  # builds schedule and method plan; raises SpecError on impossible settings
+        method_for(self).check()
+
+    # ------------------------------------------------------------ output
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "seed": self.seed, "device": self.device}
+        for section in SECTIONS:
+            choice: Choice = getattr(self, section)
+            out[section] = {"name": choice.name, **choice.params}
+        out["budget"] = dict(self.budget)
+        out["evaluation"] = dict(self.evaluation)
+        return out
+
+    def to_toml(self) -> str:
+        return dumps_toml(self.to_dict())
+
+    def save(self, path: str) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.to_toml())
+
+    def with_values(self, section: str, **changes: Any) -> Spec:
+        """A copy with some values of one section (or of the top level, section="") changed and re-checked."""
+        values = self.to_dict()
+        if section:
+            values[section] = {**values[section], **changes}
+        else:
+            values.update(changes)
+        return Spec.from_dict(values)
+
+    def renamed(self, name: str) -> Spec:
+        return replace(self, name=name)
+
+
+def _table(value: Any, section: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise SpecError(f"[{section}] must be a table of values, not {value!r}")
+    return value
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} to TOML")
+
+
+def dumps_toml(values: Mapping[str, Any]) -> str:
+    """Write a two-level dict (scalars, then tables of scalars) as TOML."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in values.items() if not isinstance(v, Mapping)]
+    for key, table in values.items():
+        if isinstance(table, Mapping):
+            lines.append("")
+            lines.append(f"[{key}]")
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
+    return "\n".join(lines) + "\n"

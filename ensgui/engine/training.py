@@ -1,0 +1,175 @@
+"""Shared training machinery: every method trains its members through train_members."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import DataSplits
+from .errors import CancelledError, DivergedError
+from .events import EpochEnded, Scalar, Sink, SnapshotTaken
+from .members import MemberGroup, SingleMember, StackedMembers
+from .models import MODELS, has_batchnorm
+from .optim import OPTIMIZERS
+from .planning import Plan
+from .progress import ProgressTracker
+from .seeding import INIT, ORDER, derive_seed
+
+if TYPE_CHECKING:
+    from .spec import Spec
+
+LOG_POINTS_PER_EPOCH = 25
+
+
+@dataclass
+class TrainContext:
+    """What a method needs to train: the spec, data on the device, the plan, and the event outlet."""
+
+    spec: Spec
+    data: DataSplits
+    device: torch.device
+    plan: Plan
+    emit: Sink
+    should_stop: Callable[[], bool]
+    progress: ProgressTracker
+    rows: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)  # ensemble row -> weights
+    log: Callable[[str], None] = lambda text: None
+
+    def build_model(self, member: int) -> nn.Module:
+        """A fresh net for a member; its initialisation depends only on the spec seed and member index."""
+        factory = MODELS.get(self.spec.model.name).factory
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(self.spec.seed, member, INIT))
+            model = factory(self.spec.model.params, self.data.input_shape, self.data.num_classes)
+        return model.to(self.device)
+
+    def check_stop(self) -> None:
+        if self.should_stop():
+            raise CancelledError("cancelled by the user")
+
+
+def cross_entropy_per_member(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of each member: logits (K, B, C), targets (K, B) -> (K,)."""
+    k, b, c = logits.shape
+    return F.cross_entropy(logits.reshape(k * b, c), targets.reshape(k * b), reduction="none").view(k, b).mean(1)
+
+
+def make_group(models: list[nn.Module], vectorize: bool) -> MemberGroup:
+    return StackedMembers(models) if vectorize else SingleMember(models[0])
+
+
+def can_vectorize(model: nn.Module) -> bool:
+    return not has_batchnorm(model)
+
+
+def train_members(ctx: TrainContext, members: list[int], index_sets: list[np.ndarray], vectorize: bool) -> None:
+    """Train the members on their own training objects, as one vectorised group or one after another."""
+    probe = ctx.build_model(members[0])
+    if vectorize and not can_vectorize(probe):
+        ctx.log("this model has BatchNorm, which vmap cannot train: members train one after another")
+        vectorize = False
+    groups = [members] if vectorize else [[m] for m in members]
+    for group_members in groups:
+        sets = [index_sets[members.index(m)] for m in group_members]
+        _train_group(ctx, group_members, sets, vectorize)
+
+
+def _train_group(ctx: TrainContext, ids: list[int], index_sets: list[np.ndarray], vectorize: bool) -> None:
+    plan, spec, data = ctx.plan, ctx.spec, ctx.data
+    group = make_group([ctx.build_model(m) for m in ids], vectorize)
+    optimizer = OPTIMIZERS.get(spec.optimizer.name).factory(spec.optimizer.params, group.parameters())
+    batch_size = spec.budget["batch_size"]
+    orders = [torch.Generator().manual_seed(derive_seed(spec.seed, m, ORDER)) for m in ids]
+    sets = [torch.from_numpy(np.asarray(s, dtype=np.int64)) for s in index_sets]
+    snapshot_at = {int(s): j for j, s in enumerate(plan.snapshots)}
+    log_every = max(1, plan.iters_per_epoch // LOG_POINTS_PER_EPOCH)
+    k = len(ids)
+    window_loss = torch.zeros(k, device=ctx.device)
+    window_steps = 0
+    step = 0
+    for epoch in range(plan.epochs):
+        group.train(True)
+        perms = [s[torch.randperm(len(s), generator=g)].to(ctx.device) for s, g in zip(sets, orders)]
+        correct = torch.zeros(k, device=ctx.device)
+        seen = 0
+        for b in range(plan.iters_per_epoch):
+            ctx.check_stop()
+            lr = float(plan.lr[step])
+            for param_group in optimizer.param_groups:
+                param_group["lr"] = lr
+            batch = torch.stack([p[b * batch_size:(b + 1) * batch_size] for p in perms])
+            x, y = data.train_x[batch], data.train_y[batch]
+            logits = group.forward(x)
+            losses = cross_entropy_per_member(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            optimizer.step()
+            detached = losses.detach()
+            window_loss += detached
+            window_steps += 1
+            correct += (logits.detach().argmax(-1) == y).sum(1)
+            seen += y.shape[1]
+            fraction = epoch + (b + 1) / plan.iters_per_epoch
+            if (step + 1) % log_every == 0 or b == plan.iters_per_epoch - 1:
+                _check_finite(window_loss, ids, step, epoch, lr)
+                for i, m in enumerate(ids):
+                    ctx.emit(Scalar(m, "train_loss", step, fraction, float(window_loss[i] / window_steps)))
+                    ctx.emit(Scalar(m, "lr", step, fraction, lr))
+                window_loss.zero_()
+                window_steps = 0
+            if step in snapshot_at:
+                _take_snapshots(ctx, group, ids, snapshot_at[step], step, epoch + 1)
+            step += 1
+            ctx.progress.advance(ids, 1, epoch=epoch + 1)
+        _end_epoch(ctx, group, ids, epoch, step - 1, correct / max(seen, 1))
+
+
+def _check_finite(window_loss: torch.Tensor, ids: list[int], step: int, epoch: int, lr: float) -> None:
+    bad = ~torch.isfinite(window_loss)
+    if bool(bad.any()):
+        member = ids[int(bad.nonzero()[0, 0])]
+        raise DivergedError(
+            f"member {member} diverged at iteration {step + 1} (epoch {epoch + 1}, learning rate {lr:.3g}): "
+            f"the training loss is not finite; lower optimizer.lr or choose a decaying schedule"
+        )
+
+
+def _take_snapshots(ctx: TrainContext, group: MemberGroup, ids: list[int], index: int, step: int, epoch: int) -> None:
+    per_member = len(ctx.plan.snapshots)
+    for i, m in enumerate(ids):
+        state = group.state(i)
+        row = m * per_member + index
+        ctx.rows[row] = state
+        ctx.emit(SnapshotTaken(m, index, row, epoch, step, float(ctx.plan.lr[step]), state))
+
+
+@torch.no_grad()
+def _end_epoch(ctx: TrainContext, group: MemberGroup, ids: list[int], epoch: int, step: int,
+               train_acc: torch.Tensor) -> None:
+    data = ctx.data
+    for i, m in enumerate(ids):
+        ctx.emit(Scalar(m, "train_acc", step, epoch + 1, float(train_acc[i])))
+    if len(data.val_y):
+        group.train(False)
+        losses, hits = _evaluate_group(group, data.val_x, data.val_y, ctx.spec.evaluation["batch_size"])
+        for i, m in enumerate(ids):
+            ctx.emit(Scalar(m, "val_loss", step, epoch + 1, float(losses[i])))
+            ctx.emit(Scalar(m, "val_acc", step, epoch + 1, float(hits[i])))
+    ctx.emit(EpochEnded(epoch + 1))
+
+
+def _evaluate_group(group: MemberGroup, x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean loss and accuracy of every member on a labelled set."""
+    loss = torch.zeros(group.size, dtype=torch.float64, device=x.device)
+    hits = torch.zeros(group.size, dtype=torch.float64, device=x.device)
+    for start in range(0, len(y), batch):
+        logits = group.predict(x[start:start + batch])
+        target = y[start:start + batch]
+        loss += cross_entropy_per_member(logits, target.expand(group.size, -1)).double() * len(target)
+        hits += (logits.argmax(-1) == target).sum(1).double()
+    return (loss / len(y)).cpu().numpy(), (hits / len(y)).cpu().numpy()
