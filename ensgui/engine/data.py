@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 from dataclasses import dataclass
@@ -86,6 +87,8 @@ def _common(default_train: int) -> tuple[Param, ...]:
               minimum=0, label="training subset"),
         Param("val_size", int, 1000, "stratified validation objects taken from the training set", minimum=0,
               label="validation size"),
+        Param("test_size", int, 0, "stratified test objects to evaluate on (0 = the whole test set)", minimum=0,
+              label="test subset"),
         Param("root", str, "", "folder with the dataset files (empty: the default locations)"),
     )
 
@@ -252,11 +255,20 @@ def _to_tensor(images: np.ndarray, mean: tuple[float, ...], std: tuple[float, ..
     return ((x - m) / s).contiguous()
 
 
+@functools.lru_cache(maxsize=2)
+def _load_raw(name: str, root: str) -> RawDataset:
+    """Decoding the files takes seconds; repeated runs in one process reuse the arrays (never mutated)."""
+    return DATASETS.get(name).factory.load({"root": root})
+
+
 def load_splits(name: str, params: Mapping[str, Any], seed: int) -> DataSplits:
     """Load a dataset and cut the spec's stratified validation split and training subset, deterministically."""
     entry = DATASETS.get(name).factory
     train_size, val_size = effective_sizes(entry.info, params)
-    raw = entry.load(params)
+    if params["test_size"] > entry.info.test_total:
+        raise SpecError(f"data.test_size = {params['test_size']} is invalid: the test set has "
+                        f"{entry.info.test_total} objects")
+    raw = _load_raw(name, params["root"])
     rng = np.random.default_rng([seed, 0xDA7A])
     everything = np.arange(len(raw.train_y))
     val_index = stratified_take(raw.train_y, val_size, rng) if val_size else np.empty(0, dtype=np.int64)
@@ -265,9 +277,12 @@ def load_splits(name: str, params: Mapping[str, Any], seed: int) -> DataSplits:
         train_index = rest[stratified_take(raw.train_y[rest], train_size, rng)]
     else:
         train_index = rng.permutation(rest)
+    test_index = np.arange(len(raw.test_y))
+    if 0 < params["test_size"] < len(raw.test_y):
+        test_index = np.sort(stratified_take(raw.test_y, params["test_size"], np.random.default_rng([seed, 0x7E57])))
     return DataSplits(
         _to_tensor(raw.train_x[train_index], raw.mean, raw.std), torch.from_numpy(raw.train_y[train_index]),
         _to_tensor(raw.train_x[val_index], raw.mean, raw.std), torch.from_numpy(raw.train_y[val_index]),
-        _to_tensor(raw.test_x, raw.mean, raw.std), torch.from_numpy(raw.test_y),
+        _to_tensor(raw.test_x[test_index], raw.mean, raw.std), torch.from_numpy(raw.test_y[test_index]),
         train_index.astype(np.int64), val_index.astype(np.int64), raw.class_names,
     )

@@ -173,3 +173,9 @@ def _evaluate_group(group: MemberGroup, x: torch.Tensor, y: torch.Tensor, batch:
         loss += cross_entropy_per_member(logits, target.expand(group.size, -1)).double() * len(target)
         hits += (logits.argmax(-1) == target).sum(1).double()
     return (loss / len(y)).cpu().numpy(), (hits / len(y)).cpu().numpy()
+
+
+def train_on_all_data(ctx: TrainContext, members: int, vectorize: bool) -> None:
+    """Independent members that each see the whole training subset (in their own order)."""
+    everything = np.arange(len(ctx.data.train_y))
+    train_members(ctx, list(range(members)), [everything] * members, vectorize)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from .base import MEMBERS, METHODS, VECTORIZE, Method
 
 if TYPE_CHECKING:
@@ -21,8 +19,6 @@ if TYPE_CHECKING:
 )
 class DeepEnsemble(Method):
     def train(self, ctx: TrainContext) -> None:
-        from ..training import train_members
+        from ..training import train_on_all_data
 
-        everything = np.arange(len(ctx.data.train_y))
-        members = list(range(self.members()))
-        train_members(ctx, members, [everything] * len(members), bool(self.params.get("vectorize", False)))
+        train_on_all_data(ctx, self.members(), vectorize=self.params["vectorize"])

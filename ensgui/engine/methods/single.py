@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from .base import METHODS
-from .deep_ensemble import DeepEnsemble
+from typing import TYPE_CHECKING
+
+from .base import METHODS, Method
+
+if TYPE_CHECKING:
+    from ..training import TrainContext
 
 
 @METHODS.register("single", (), title="Single model", help="One network trained on all the data.")
-class SingleModel(DeepEnsemble):
+class SingleModel(Method):
     def members(self) -> int:
         return 1
+
+    def train(self, ctx: TrainContext) -> None:
+        from ..training import train_on_all_data
+
+        train_on_all_data(ctx, 1, vectorize=False)

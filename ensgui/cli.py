@@ -1,0 +1,169 @@
+"""The `ensgui` command: the GUI by default, `run` to train headless, `show` to print a run file."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from . import __version__
+from .engine.errors import EnsguiError
+
+EXIT_USER_ERROR = 2
+
+
+def _format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class TerminalProgress:
+    """An event sink that draws one progress line on a terminal (or prints a line per 10% elsewhere)."""
+
+    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.tty = stream.isatty()
+        self._last_decile = -1
+
+    def __call__(self, event: object) -> None:
+        from .engine.events import LogLine, Progress, RunEnded
+
+        if isinstance(event, Progress):
+            self._progress(event)
+        elif isinstance(event, LogLine):
+            self._line(event.text)
+        elif isinstance(event, RunEnded):
+            self._line(f"run {event.status} after {_format_seconds(event.elapsed)}"
+                       + (f": {event.error}" if event.error else ""))
+
+    def _progress(self, p: object) -> None:
+        fraction = p.done / p.total if p.total else 1.0
+        bar = "#" * int(fraction * self.width) + "." * (self.width - int(fraction * self.width))
+        text = (f"[{bar}] {fraction:4.0%} {p.phase} epoch {p.epoch} · {p.done}/{p.total} member-steps · "
+                f"{_format_seconds(p.elapsed)} elapsed · ETA {_format_seconds(p.eta)}")
+        if self.tty:
+            self.stream.write("\r" + text)
+            self.stream.flush()
+        elif int(fraction * 10) > self._last_decile:
+            self._last_decile = int(fraction * 10)
+            self.stream.write(text + "\n")
+
+    def _line(self, text: str) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .engine.runner import run_spec
+    from .engine.spec import Spec
+    from .storage.workspace import Workspace
+    from .storage.writer import RunWriter
+
+    spec = Spec.load(args.spec)
+    if args.seed is not None:
+        spec = spec.with_values("", seed=args.seed)
+    if args.device is not None:
+        spec = spec.with_values("", device=args.device)
+    path = Workspace(Path(args.out)).new_run_path(spec.name)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        result = run_spec(spec, [RunWriter(path), TerminalProgress()], stop, threads=args.threads)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if result.status in ("failed", "diverged") and not path.exists():
+        raise EnsguiError(result.error)
+    print(path)
+    if path.exists():
+        _print_table(path, "test", sys.stdout)
+    if result.status in ("failed", "diverged"):
+        raise EnsguiError(result.error)
+    return 0 if result.status == "finished" else 1
+
+
+def _print_table(path: Path, split: str, out: TextIO) -> None:
+    from .storage.reader import read_run
+
+    run = read_run(path, with_probs=False)
+    data = run.eval.get(split)
+    if data is None or not data.curves:
+        out.write(f"no {split} evaluation stored (status {run.summary.status})\n")
+        return
+    names = [m for m in ("error", "nll", "cnll", "cnll_val", "brier", "ece", "auroc") if m in data.curves]
+    out.write(f"{split}: metrics vs ensemble size (mean ± std over member orders)\n")
+    out.write("   k  " + "  ".join(f"{n:>17}" for n in names) + "\n")
+    rows = len(next(iter(data.curves.values())))
+    for k in range(rows):
+        cells = [f"{data.curves[n][k, 0]:8.4f} ± {data.curves[n][k, 1]:6.4f}" for n in names]
+        out.write(f"{k + 1:4d}  " + "  ".join(cells) + "\n")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .storage.reader import read_run
+
+    run = read_run(Path(args.run), with_probs=False)
+    s = run.summary
+    print(f"# {s.path.name}: status {s.status}, method {s.method}, dataset {s.dataset}, model {s.model}, "
+          f"created {s.created}, device {s.device}"
+          + (f", {run.elapsed:.1f} s" if run.elapsed else ""))
+    if run.error:
+        print(f"# error: {run.error}")
+    print(run.spec_toml.rstrip())
+    print()
+    for split in args.split:
+        _print_table(Path(args.run), split, sys.stdout)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ensgui", description="A desktop lab for ensembles of neural networks.")
+    parser.add_argument("--version", action="version", version=f"ensgui {__version__}")
+    parser.add_argument("--workspace", help="folder of run files the GUI lists (default $ENSGUI_WORKSPACE or "
+                                            "~/ensgui-runs)")
+    parser.add_argument("--spec", help="open the GUI on this spec instead of the default experiment")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="train a spec headless and write its run file")
+    run.add_argument("spec", help="a TOML spec, e.g. resources/presets/smoke-deep_ensemble.toml")
+    run.add_argument("--out", required=True, help="folder for the run file (created if missing)")
+    run.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    run.add_argument("--seed", type=int, default=None, help="override the spec's seed")
+    run.add_argument("--device", default=None, help="override the spec's device (auto, cpu, cuda)")
+    run.set_defaults(func=cmd_run)
+    show = sub.add_parser("show", help="print a run file's spec and its metrics-vs-size table")
+    show.add_argument("run", help="a run file (.h5)")
+    show.add_argument("--split", nargs="+", default=["test"], choices=("test", "val"))
+    show.set_defaults(func=cmd_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command is None:
+            return _gui(args)
+        return args.func(args)
+    except EnsguiError as exc:
+        print(f"ensgui: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def _gui(args: argparse.Namespace) -> int:
+    from .app import run_gui
+    from .engine.spec import Spec
+
+    spec = Spec.load(args.spec) if args.spec else None
+    return run_gui(Path(args.workspace) if args.workspace else None, spec)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
