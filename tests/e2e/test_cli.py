@@ -1,0 +1,114 @@
+"""The headless command as a user runs it: `ensgui run`, `ensgui show`, errors as one line and exit code 2."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import tiny_spec_dict
+from ensgui.engine.spec import Spec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def ensgui(*args, timeout=600, **kwargs):
+    return subprocess.run([sys.executable, "-m", "ensgui", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, **kwargs)
+
+
+def write_spec(folder: Path, **kwargs) -> Path:
+    path = folder / "spec.toml"
+    path.write_text(Spec.from_dict(tiny_spec_dict(**kwargs)).to_toml())
+    return path
+
+
+@pytest.mark.slow
+def test_run_the_smoke_preset_then_show_it(tmp_path):
+    out = tmp_path / "runs"
+    result = ensgui("run", "resources/presets/smoke-deep_ensemble.toml", "--out", out)
+    assert result.returncode == 0, result.stderr
+    files = list(out.glob("*.h5"))
+    assert len(files) == 1 and str(files[0]) in result.stdout
+    assert "run finished" in result.stderr
+    with h5py.File(files[0], "r") as f:
+        assert f.attrs["status"] == "finished"
+        assert f["eval/test/probs"].shape == (3, 10000, 10)
+        error_curve = f["eval/test/curves/error"][()]
+    shown = ensgui("show", files[0], "--split", "test", "val")
+    assert shown.returncode == 0, shown.stderr
+    assert 'name = "smoke-deep_ensemble"' in shown.stdout and "status finished" in shown.stdout
+    rows = [line.split() for line in shown.stdout.splitlines() if line.strip()[:1].isdigit()]
+    test_rows = rows[:3]
+    assert [int(r[0]) for r in test_rows] == [1, 2, 3]
+    np.testing.assert_allclose([float(r[1]) for r in test_rows], error_curve[:, 0], atol=5e-5)
+    assert "val: metrics vs ensemble size" in shown.stdout
+
+
+def test_an_invalid_spec_is_one_line_and_exit_code_2(tmp_path):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(write_spec(tmp_path).read_text().replace("members = 3", "members = 0"))
+    result = ensgui("run", spec, "--out", tmp_path / "runs")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "method.members = 0 is invalid: must be an integer >= 1" in result.stderr
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*.h5"))
+
+
+def test_missing_files_and_broken_run_files_are_one_line_and_exit_code_2(tmp_path):
+    missing = ensgui("run", tmp_path / "nope.toml", "--out", tmp_path)
+    assert missing.returncode == 2 and "cannot read spec" in missing.stderr
+    assert missing.stderr.strip().count("\n") == 0
+    broken = tmp_path / "broken.h5"
+    broken.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    shown = ensgui("show", broken)
+    assert shown.returncode == 2 and shown.stderr.startswith("ensgui: error: ")
+    assert shown.stderr.strip().count("\n") == 0 and "broken.h5" in shown.stderr
+
+
+def test_a_diverging_run_is_one_line_and_exit_code_2_and_keeps_its_file(tmp_path):
+    spec = Spec.from_dict(tiny_spec_dict()).with_values("optimizer", lr=10.0).with_values("schedule", name="constant")
+    path = tmp_path / "diverge.toml"
+    path.write_text(spec.to_toml())
+    result = ensgui("run", path, "--out", tmp_path / "runs")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("ensgui: error: member")
+    files = list((tmp_path / "runs").glob("*.h5"))
+    with h5py.File(files[0], "r") as f:
+        assert f.attrs["status"] == "diverged" and "not finite" in f.attrs["error"]
+
+
+def test_sigkill_mid_training_leaves_a_readable_incomplete_file(tmp_path):
+    spec = write_spec(tmp_path, epochs=200, train_size=2000, members=2)
+    out = tmp_path / "runs"
+    process = subprocess.Popen([sys.executable, "-m", "ensgui", "run", str(spec), "--out", str(out),
+                                "--threads", "1"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        epochs = 0
+        while time.monotonic() < deadline and epochs < 2:
+            time.sleep(0.5)
+            for path in out.glob("*.h5"):
+                try:
+                    with h5py.File(path, "r", locking=False) as f:
+                        epochs = len(f["metrics/0/val_acc"]) if "metrics/0/val_acc" in f else 0
+                except OSError:
+                    pass  # caught between open and close of an epoch's write; try again
+        assert epochs >= 2, "the run did not store two epochs in time"
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    run_file = next(out.glob("*.h5"))
+    shown = ensgui("show", run_file)
+    assert shown.returncode == 0, shown.stderr
+    assert "status incomplete" in shown.stdout
+    assert "no test evaluation stored" in shown.stdout
+    with h5py.File(run_file, "r") as f:
+        assert f.attrs["status"] == "running"
+        stored = f["metrics/0/val_acc"][()]
+    assert len(stored) >= 2 and list(stored[:, 1]) == list(range(1, len(stored) + 1))
