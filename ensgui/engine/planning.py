@@ -44,11 +44,21 @@ def build_schedule(spec: Spec, total_iters: int, per_epoch: int) -> Schedule:
     return factory(spec.schedule.params, spec.optimizer["lr"], total_iters, per_epoch)
 
 
+MAX_ITERATIONS = 10_000_000
+
+
 def plan_for(spec: Spec) -> Plan:
     """Ask the spec's method for its plan (a method may replace the schedule, e.g. cyclic ones)."""
+    from .errors import SpecError
     from .methods import method_for
 
     per_epoch = iters_per_epoch(spec)
+    total = per_epoch * spec.budget["epochs"]
+    if total > MAX_ITERATIONS:
+        # The plan holds one learning rate per iteration; beyond this it would not fit a preview or a file.
+        raise SpecError(f"budget.epochs = {spec.budget['epochs']} gives {total:,} iterations of batch "
+                        f"{spec.budget['batch_size']}, more than {MAX_ITERATIONS:,}; lower budget.epochs or "
+                        f"raise budget.batch_size")
     return method_for(spec).plan(per_epoch)
 
 

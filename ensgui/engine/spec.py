@@ -138,7 +138,9 @@ class Spec:
     def with_values(self, section: str, **changes: Any) -> Spec:
         """A copy with some values of one section (or of the top level, section="") changed and re-checked."""
         values = self.to_dict()
-        if section:
+        if section and "name" in changes and changes["name"] != values[section].get("name"):
+            values[section] = dict(changes)  # another entry: the old entry's parameters do not apply
+        elif section:
             values[section] = {**values[section], **changes}
         else:
             values.update(changes)

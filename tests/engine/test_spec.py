@@ -86,3 +86,17 @@ def test_with_values_rechecks():
     assert spec.with_values("method", members=4).method["members"] == 4
     with pytest.raises(SpecError):
         spec.with_values("budget", epochs=0)
+
+
+def test_an_absurd_budget_is_refused_before_anything_is_allocated():
+    values = base_dict()
+    values["budget"] = {"epochs": 10000, "batch_size": 1}
+    values["data"]["train_size"] = 50000
+    with pytest.raises(SpecError, match=r"budget.epochs = 10000 gives 500,000,000 iterations"):
+        Spec.from_dict(values)
+
+
+def test_with_values_switching_entry_drops_the_old_parameters():
+    spec = Spec.from_dict(base_dict())
+    switched = spec.with_values("schedule", name="cosine")
+    assert switched.schedule.name == "cosine" and "end" not in switched.schedule.params
