@@ -1,0 +1,415 @@
+"""The Setup screen: the experiment's forms built from the registries, a schedule preview and the Start button."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QFont
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..engine.data import DATASETS, effective_sizes
+from ..engine.errors import SpecError
+from ..engine.planning import Plan, plan_for
+from ..engine.spec import BUDGET_SCHEMA, EVALUATION_SCHEMA, SECTIONS, TOP_SCHEMA, Spec
+from ..resources import PRESETS, preset_description, preset_paths
+from .schedule_preview import SchedulePreviewPlot
+from .schema_form import align_labels
+from .section_editor import SectionEditor
+
+DEBOUNCE_MS = 150
+TOP = "spec"  # the prefix SpecError messages give the top-level fields (name, seed, device)
+TITLES = {TOP: "Experiment", "data": "Data", "model": "Model", "method": "Method", "optimizer": "Optimiser",
+          "schedule": "Schedule", "budget": "Budget", "evaluation": "Evaluation"}
+# Messages from cross-field checks start with the field they blame: "data.train_size = 70000 is invalid: ...".
+FIELD_IN_MESSAGE = re.compile(r"^\[?([A-Za-z_]\w*)\]?\.([A-Za-z_]\w*)\b")
+ERROR_STYLE = "color: #c62828;"
+# Style sheets do not pass fonts on to children, so only the group titles turn bold. A stored run is
+# shown with disabled editors; darker disabled text keeps its values readable (a palette would not
+# reach editors under a style sheet).
+GROUP_STYLE = """
+QGroupBox { font-weight: bold; }
+QLineEdit:disabled, QSpinBox:disabled, QComboBox:disabled { color: #505050; }
+"""
+BANNER_STYLE = "QFrame#banner { background: #fff4d6; border: 1px solid #e0b84a; border-radius: 3px; }"
+START_STYLE = """
+QPushButton { background: #2e7d32; color: white; border: none; border-radius: 4px; padding: 8px; }
+QPushButton:hover { background: #388e3c; }
+QPushButton:pressed { background: #1b5e20; }
+QPushButton:disabled { background: #b0bec5; color: #eceff1; }
+"""
+SUMMARY_ROWS = (
+    ("members", "members"),
+    ("iters_per_epoch", "iterations per epoch"),
+    ("total_iters", "total iterations"),
+    ("snapshots", "snapshots per member"),
+    ("rows", "ensemble rows"),
+    ("train", "training objects"),
+    ("val", "validation objects"),
+)
+
+
+class SetupView(QWidget):
+    """Compose an experiment: forms for every spec section, a live plan preview and Start."""
+
+    start_requested = Signal(object)  # a valid Spec
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._read_only = False
+        self._last_folder = str(PRESETS)
+        self._valid_spec: Spec | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self.refresh)
+
+        self.editors: dict[str, SectionEditor] = {
+            TOP: SectionEditor(TOP, schema=TOP_SCHEMA),
+            **{section: SectionEditor(section) for section in SECTIONS},
+            "budget": SectionEditor("budget", schema=BUDGET_SCHEMA),
+            "evaluation": SectionEditor("evaluation", schema=EVALUATION_SCHEMA),
+        }
+        for editor in self.editors.values():
+            editor.changed.connect(self._fields_changed)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 8)
+        layout.setSpacing(6)
+        layout.addLayout(self._build_toolbar())
+        layout.addWidget(self._build_banner())
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(self._build_forms())
+        splitter.addWidget(self._build_side())
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([740, 520])
+        layout.addWidget(splitter, 1)
+        align_labels(self.scroll.widget())
+        for editor in self.editors.values():
+            # A newly chosen entry brings its own form; its labels join the common label column.
+            editor.form_added.connect(lambda: align_labels(self.scroll.widget()))
+        self.refresh()
+
+    # ------------------------------------------------------------ layout
+
+    def _build_toolbar(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.setSpacing(6)
+        self.presets_button = QToolButton(self)
+        self.presets_button.setText("Presets ▾")
+        # The arrow is part of the text; Qt's own indicator squeezes into the label at small sizes.
+        self.presets_button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
+        self.presets_button.setToolTip("Load one of the shipped experiments")
+        self.presets_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.presets_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.presets_menu = QMenu(self.presets_button)
+        self.presets_menu.setToolTipsVisible(True)
+        for path in preset_paths():
+            action = QAction(path.stem, self.presets_menu)
+            description = preset_description(path)
+            action.setStatusTip(description)
+            action.setToolTip(description)
+            action.setData(str(path))
+            action.triggered.connect(lambda _=False, p=path: self.load_path(p))
+            self.presets_menu.addAction(action)
+        self.presets_button.setMenu(self.presets_menu)
+        self.load_button = QPushButton("Load TOML…", self)
+        self.load_button.setToolTip("Read an experiment from a TOML spec file")
+        self.load_button.clicked.connect(self._load_clicked)
+        self.save_button = QPushButton("Save TOML…", self)
+        self.save_button.setToolTip("Write this experiment to a TOML spec file")
+        self.save_button.clicked.connect(self._save_clicked)
+        for widget in (self.presets_button, self.load_button, self.save_button):
+            row.addWidget(widget)
+        row.addStretch(1)
+        return row
+
+    def _build_banner(self) -> QFrame:
+        self.banner = QFrame(self)
+        self.banner.setObjectName("banner")
+        self.banner.setStyleSheet(BANNER_STYLE)
+        self.banner_label = QLabel(self.banner)
+        self.edit_button = QPushButton("Edit as new experiment", self.banner)
+        self.edit_button.setToolTip("Make the forms editable; starting then creates a new run")
+        self.edit_button.clicked.connect(lambda: self.set_read_only(False))
+        row = QHBoxLayout(self.banner)
+        row.setContentsMargins(8, 4, 4, 4)
+        row.addWidget(self.banner_label, 1)
+        row.addWidget(self.edit_button)
+        self.banner.hide()
+        return self.banner
+
+    def _build_forms(self) -> QScrollArea:
+        self.group_boxes: dict[str, QGroupBox] = {}
+        content = QWidget()
+        columns = QHBoxLayout(content)
+        columns.setContentsMargins(0, 0, 4, 0)
+        columns.setSpacing(8)
+        sections = list(self.editors)
+        # Two columns keep the whole experiment on screen at 1280x820 without scrolling.
+        half = (len(sections) + 1) // 2
+        for chunk in (sections[:half], sections[half:]):
+            column = QVBoxLayout()
+            column.setSpacing(8)
+            for section in chunk:
+                box = QGroupBox(TITLES.get(section, section.capitalize()), content)
+                box.setStyleSheet(GROUP_STYLE)
+                inner = QVBoxLayout(box)
+                inner.setContentsMargins(8, 6, 8, 8)
+                inner.addWidget(self.editors[section])
+                column.addWidget(box)
+                self.group_boxes[section] = box
+            column.addStretch(1)
+            columns.addLayout(column, 1)
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(content)
+        self.scroll.setMinimumWidth(520)
+        return self.scroll
+
+    def _build_side(self) -> QWidget:
+        side = QWidget(self)
+        column = QVBoxLayout(side)
+        column.setContentsMargins(4, 0, 0, 0)
+        column.setSpacing(8)
+        self.preview = SchedulePreviewPlot(side)
+        column.addWidget(self.preview, 1)
+        summary = QGroupBox("Summary", side)
+        summary.setStyleSheet(GROUP_STYLE)
+        form = QFormLayout(summary)
+        form.setContentsMargins(10, 6, 10, 8)
+        form.setVerticalSpacing(3)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.summary_labels: dict[str, QLabel] = {}
+        for key, title in SUMMARY_ROWS:
+            value = QLabel("–", summary)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            form.addRow(title, value)
+            self.summary_labels[key] = value
+        column.addWidget(summary)
+        self.error_label = QLabel(side)
+        self.error_label.setObjectName("setup.error")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(ERROR_STYLE)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+        self.error_label.hide()
+        column.addWidget(self.error_label)
+        self.start_button = QPushButton("Start", side)
+        self.start_button.setToolTip("Train this experiment (Ctrl+R)")
+        font = QFont(self.start_button.font())
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        self.start_button.setFont(font)
+        self.start_button.setMinimumHeight(48)
+        self.start_button.setStyleSheet(START_STYLE)
+        self.start_button.clicked.connect(self.request_start)
+        column.addWidget(self.start_button)
+        return side
+
+    # ------------------------------------------------------------ the spec
+
+    def set_spec(self, spec: Spec) -> None:
+        """Fill every form from a spec and preview its plan at once."""
+        values = spec.to_dict()
+        self.editors[TOP].set_values({p.name: values[p.name] for p in TOP_SCHEMA})
+        for section, editor in self.editors.items():
+            if section != TOP:
+                editor.set_values(values[section])
+        self.refresh()
+
+    def values(self) -> dict[str, Any]:
+        """The forms as a spec dict, unchecked."""
+        values = dict(self.editors[TOP].values())
+        for section, editor in self.editors.items():
+            if section != TOP:
+                values[section] = editor.values()
+        return values
+
+    def spec(self) -> Spec:
+        """The spec the forms describe; raises SpecError naming the first bad field."""
+        return Spec.from_dict(self.values())
+
+    def refresh(self) -> Spec | None:
+        """Check the whole spec, mark what is wrong, and update the preview and summary; the spec or None."""
+        self._timer.stop()
+        for editor in self.editors.values():
+            editor.clear_external_marks()
+        try:
+            spec = self.spec()
+            plan = plan_for(spec)
+            self._show_summary(spec, plan)
+        except SpecError as exc:
+            self._show_problem(str(exc))
+            return None
+        except Exception as exc:  # noqa: BLE001 - a faulty registry entry must become a message, not a crash
+            self._show_problem(f"cannot plan this experiment: {type(exc).__name__}: {exc}")
+            return None
+        self._valid_spec = spec
+        self.error_label.hide()
+        self.preview.show_plan(plan)
+        self._update_start()
+        return spec
+
+    def _fields_changed(self) -> None:
+        # Field-level marks are immediate; the whole-spec check, preview and summary wait for typing to pause.
+        self._valid_spec = None
+        self._timer.start()
+        self._update_start()
+
+    def _show_problem(self, message: str) -> None:
+        self._valid_spec = None
+        where = self._mark(message)
+        if where:
+            self.error_label.setText(f"Fix the marked field: {where}.")
+            self.error_label.setToolTip(message)
+        else:
+            self.error_label.setText(message)
+            self.error_label.setToolTip("")
+        self.error_label.show()
+        self.preview.show_problem("no preview until the experiment is valid")
+        for label in self.summary_labels.values():
+            label.setText("–")
+        self._update_start()
+
+    def _mark(self, message: str) -> str:
+        """Mark the field a message names; its title ("Data › training subset") or "" if none matches."""
+        match = FIELD_IN_MESSAGE.match(message)
+        if not match:
+            return ""
+        section, field = match.groups()
+        editor = self.editors.get(section)
+        if editor is None or not editor.mark(field, message):
+            return ""
+        title = next((p.title for p in editor.form().schema if p.name == field), field)
+        return f"{TITLES.get(section, section)} › {title}"
+
+    def _show_summary(self, spec: Spec, plan: Plan) -> None:
+        train, val = effective_sizes(DATASETS.get(spec.data.name).factory.info, spec.data.params)
+        texts = {
+            "members": f"{plan.members:,}",
+            "iters_per_epoch": f"{plan.iters_per_epoch:,}",
+            "total_iters": f"{plan.total_iters:,} per member ({plan.epochs} epochs)",
+            "snapshots": f"{len(plan.snapshots):,}",
+            "rows": f"{plan.rows:,}",
+            "train": f"{train:,}",
+            "val": f"{val:,}",
+        }
+        for key, text in texts.items():
+            self.summary_labels[key].setText(text)
+
+    def _update_start(self) -> None:
+        own_errors = any(editor.has_own_errors() for editor in self.editors.values())
+        pending = self._timer.isActive()
+        self.start_button.setEnabled(not self._read_only and not own_errors
+                                     and (pending or self._valid_spec is not None))
+
+    # ------------------------------------------------------------ actions
+
+    def request_start(self) -> None:
+        """Emit start_requested with the spec if it is valid; otherwise show the problem where it is."""
+        if self._read_only:
+            self.error_label.setText("This is a stored run: click “Edit as new experiment” to run it again.")
+            self.error_label.show()
+            return
+        spec = self.refresh()
+        if spec is None:
+            self._reveal_first_mark()
+            return
+        self.start_requested.emit(spec)
+
+    def _reveal_first_mark(self) -> None:
+        # Only on an explicit request: scrolling while the user types elsewhere would yank the form away.
+        for editor in self.editors.values():
+            for name in editor.errors():
+                widget = editor.field_widget(name)
+                if widget is not None:
+                    self.scroll.ensureWidgetVisible(widget, 20, 20)
+                    return
+
+    def load_path(self, path: str | Path) -> bool:
+        """Load a spec file into the forms; a bad file becomes a message box. True when loaded."""
+        try:
+            spec = Spec.load(str(path))
+        except SpecError as exc:
+            QMessageBox.warning(self, "Cannot load the spec", f"{Path(path).name}: {exc}")
+            return False
+        self.set_read_only(False)
+        self.set_spec(spec)
+        return True
+
+    def _load_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load a spec", self._last_folder,
+                                              "TOML specs (*.toml);;All files (*)")
+        if path:
+            self._last_folder = str(Path(path).parent)
+            self.load_path(path)
+
+    def _save_clicked(self) -> None:
+        spec = self.refresh()
+        if spec is None:
+            detail = self.error_label.toolTip() or self.error_label.text()
+            QMessageBox.warning(self, "Cannot save the spec",
+                                f"The experiment has an invalid value; fix it first.\n\n{detail}")
+            return
+        suggested = str(Path(self._last_folder) / f"{spec.name}.toml")
+        path, _ = QFileDialog.getSaveFileName(self, "Save the spec", suggested, "TOML specs (*.toml)")
+        if not path:
+            return
+        target = Path(path)
+        if not target.suffix:
+            target = target.with_suffix(".toml")
+        try:
+            spec.save(str(target))
+        except OSError as exc:
+            QMessageBox.warning(self, "Cannot save the spec", f"cannot write {target}: {exc.strerror}")
+            return
+        self._last_folder = str(target.parent)
+
+    # ------------------------------------------------------------ stored runs
+
+    def show_stored(self, spec: Spec, path: str | Path) -> None:
+        """Show a stored run's spec read-only, with a banner offering to edit it as a new experiment."""
+        self.set_spec(spec)
+        self.set_read_only(True)
+        self.banner_label.setText(f"Stored run <b>{Path(path).name}</b> (read-only)")
+        self.banner_label.setToolTip(str(path))
+        self.banner.show()
+
+    def set_read_only(self, read_only: bool) -> None:
+        """Disable (or enable) every editor, loading and Start; leaving read-only hides the stored-run banner."""
+        self._read_only = read_only
+        for editor in self.editors.values():
+            editor.set_read_only(read_only)
+        self.presets_button.setEnabled(not read_only)
+        self.load_button.setEnabled(not read_only)
+        if not read_only:
+            self.banner.hide()
+            if self._valid_spec is not None:
+                self.error_label.hide()
+        self._update_start()
+
+    def is_read_only(self) -> bool:
+        return self._read_only
