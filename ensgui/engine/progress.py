@@ -24,6 +24,7 @@ class ProgressTracker:
         self._interval = 1.0 / rate
         self._last = -1e9
         self._done_at_start = 0
+        self._phase_start = self._start
 
     @property
     def done(self) -> int:
@@ -41,6 +42,18 @@ class ProgressTracker:
         if force or now - self._last >= self._interval or self.done >= self.total:
             self._last = now
             self.emit(self.snapshot())
+
+    def start_phase(self, phase: str) -> None:
+        """A new phase (e.g. evaluating) measured in its own units from now on."""
+        self.phase = phase
+        self._phase_start = self._clock()
+
+    def phase_step(self, done: int, total: int) -> None:
+        """Progress of a non-training phase: done of total units, with an ETA from this phase's pace."""
+        elapsed = self._clock() - self._phase_start
+        eta = elapsed * (total - done) / done if done > 0 else None
+        self.emit(Progress(self.phase, done, total, tuple(self.member_done), self.member_total, self.epoch,
+                           self.elapsed(), eta))
 
     def snapshot(self) -> Progress:
         elapsed = self.elapsed()

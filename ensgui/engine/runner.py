@@ -129,8 +129,8 @@ def evaluate_rows(ctx: TrainContext, emit: Sink) -> None:
     from .evaluation import EvalOptions, ensemble_curves, member_metrics
     from .metrics import ensemble_log_mean, fit_temperature
 
-    ctx.progress.phase = "evaluating"
     order = sorted(ctx.rows)
+    ctx.progress.start_phase("predicting")
     batch = ctx.spec.evaluation["batch_size"]
     model = ctx.build_model(0)
     val, test = [], []
@@ -139,7 +139,7 @@ def evaluate_rows(ctx: TrainContext, emit: Sink) -> None:
         if len(ctx.data.val_y):
             val.append(predict_probs(model, ctx.data.val_x, batch))
         test.append(predict_probs(model, ctx.data.test_x, batch))
-        emit(LogLine(f"predicted ensemble row {i + 1} of {len(order)}"))
+        ctx.progress.phase_step(i + 1, len(order))
     test_probs = np.stack(test)
     test_labels = ctx.data.test_y.cpu().numpy().astype(np.int64)
     val_probs = np.stack(val) if val else None
@@ -148,7 +148,9 @@ def evaluate_rows(ctx: TrainContext, emit: Sink) -> None:
     options = EvalOptions(n_orders=ev["orders"], n_bins=ev["ece_bins"], cnll_splits=ev["cnll_splits"],
                           cnll_runs=ev["cnll_runs"], seed=derive_seed(ctx.spec.seed, 0, EVAL) % (2**31))
     emit(LogLine(f"computing metrics for ensemble sizes 1..{len(order)} over {ev['orders']} member orders"))
-    curves = ensemble_curves(test_probs, test_labels, val_probs, val_labels, options)
+    ctx.progress.start_phase("evaluating")
+    curves = ensemble_curves(test_probs, test_labels, val_probs, val_labels, options,
+                             progress=ctx.progress.phase_step)
     temperature = None
     if val_probs is not None:
         temperature = float(fit_temperature(ensemble_log_mean(np.log(val_probs.astype(np.float64) + 1e-30)),
