@@ -1,0 +1,87 @@
+"""Names of the groups, datasets and attributes of an ensgui run file (format 1, see docs/hdf5-layout.md)."""
+
+from __future__ import annotations
+
+FORMAT = 1
+
+# Root attributes.
+ATTR_FORMAT = "format"
+ATTR_ENSGUI_VERSION = "ensgui_version"
+ATTR_TORCH_VERSION = "torch_version"
+ATTR_CREATED = "created"
+ATTR_STATUS = "status"
+ATTR_DEVICE = "device"
+ATTR_SPEC = "spec"
+ATTR_ERROR = "error"
+ATTR_PID = "pid"
+ATTR_HOSTNAME = "hostname"
+ATTR_PROCESS_START = "process_start"  # Linux boot-relative start time of the writer, guards against pid reuse
+ATTR_ELAPSED = "elapsed"
+ATTR_ROW_NAMES = "row_names"
+EXTRA_PREFIX = "extra."  # RunEnded.extra values become root attributes "extra.<name>"
+
+STATUS_RUNNING = "running"
+STATUS_INCOMPLETE = "incomplete"  # never written: what a reader reports for a "running" file whose writer died
+END_STATUSES = ("finished", "cancelled", "failed", "diverged")
+
+# /schedule
+SCHEDULE = "schedule"
+SCHEDULE_LR = "schedule/lr"
+SCHEDULE_SNAPSHOTS = "schedule/snapshots"
+ATTR_ITERS_PER_EPOCH = "iters_per_epoch"
+ATTR_EPOCHS = "epochs"
+ATTR_MEMBERS = "members"
+ATTR_ROWS = "rows"
+
+# /metrics/<member>/<name>: rows of [global_step, epoch, value]
+METRICS = "metrics"
+METRIC_COLUMNS = ("global_step", "epoch", "value")
+METRIC_CHUNK_ROWS = 512
+
+# /members/<k>/snapshots/<j>/<param name>, /members/<k>/train_indices, /members/<k>/oob_indices
+MEMBERS = "members"
+SNAPSHOTS = "snapshots"
+TRAIN_INDICES = "train_indices"
+OOB_INDICES = "oob_indices"
+ATTR_EPOCH = "epoch"
+ATTR_STEP = "step"
+ATTR_LR = "lr"
+ATTR_ROW = "row"
+
+# /eval/<split>/{probs, labels, curves/<metric>, members/<metric>}
+EVAL = "eval"
+PROBS = "probs"
+LABELS = "labels"
+CURVES = "curves"
+MEMBER_METRICS = "members"
+ATTR_TEMPERATURE = "temperature"
+HEADLINE_METRICS = ("error", "nll", "cnll", "ece")
+
+# /log: one UTF-8 string per line
+LOG = "log"
+LOG_CHUNK_LINES = 256
+
+
+def member_path(member: int) -> str:
+    return f"{MEMBERS}/{int(member)}"
+
+
+def snapshot_path(member: int, index: int) -> str:
+    return f"{MEMBERS}/{int(member)}/{SNAPSHOTS}/{int(index)}"
+
+
+def metric_path(member: int, name: str) -> str:
+    return f"{METRICS}/{int(member)}/{name}"
+
+
+def eval_path(split: str) -> str:
+    return f"{EVAL}/{split}"
+
+
+def encode_name(name: str) -> str:
+    """A parameter name as an HDF5 link name: '/' would make a subgroup, so it (and '%') is escaped."""
+    return name.replace("%", "%25").replace("/", "%2F")
+
+
+def decode_name(name: str) -> str:
+    return name.replace("%2F", "/").replace("%25", "%")

@@ -1,0 +1,309 @@
+"""The run file reader: summaries for run lists, full run data for the result screens, snapshots on demand."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import tomllib
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, NamedTuple
+
+import h5py
+import numpy as np
+
+from ..engine.errors import RunFileError
+from ..engine.spec import Spec
+from . import layout as L
+
+# A writer on another machine cannot be asked whether it lives; a file untouched this long is taken for dead.
+FOREIGN_WRITER_TIMEOUT_S = 600.0
+
+# h5py >= 3.5 can switch off HDF5's file locks; without that a reader holding the file open makes
+# the writer's next open fail (and the other way round). Both sides use these options.
+OPEN_OPTIONS: dict[str, Any] = {"locking": False} if h5py.version.version_tuple >= (3, 5) else {}
+
+
+@dataclass
+class RunSummary:
+    path: Path
+    name: str
+    status: str  # running, finished, cancelled, failed, diverged, or incomplete (writer died)
+    method: str
+    dataset: str
+    model: str
+    created: str
+    rows: int
+    device: str
+    headline: dict[str, float]  # test error, nll, cnll, ece of the full ensemble, where stored
+
+
+@dataclass
+class EvalData:
+    probs: np.ndarray | None  # float32 (K, N, C); None when read without probabilities
+    labels: np.ndarray
+    curves: dict[str, np.ndarray]  # metric -> (K, 2) mean and std over member orders
+    member_metrics: dict[str, np.ndarray]  # metric -> (K,)
+    temperature: float | None
+
+
+@dataclass
+class RunData:
+    path: Path
+    summary: RunSummary
+    spec_toml: str
+    spec: Spec | None  # None when the stored spec no longer validates (e.g. a method was removed)
+    error: str
+    lr: np.ndarray
+    snapshots: np.ndarray
+    iters_per_epoch: int
+    epochs: int
+    members: int
+    row_names: list[str]
+    metrics: dict[int, dict[str, np.ndarray]]  # member -> name -> (n, 3) [global_step, epoch, value]
+    eval: dict[str, EvalData]
+    log: list[str]
+    elapsed: float | None
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class SnapshotInfo(NamedTuple):
+    member: int
+    index: int
+    epoch: int
+    step: int
+    lr: float
+    row: int
+
+
+# ---------------------------------------------------------------- opening
+
+
+@contextmanager
+def open_run(path: Path | str) -> Iterator[h5py.File]:
+    """Open a run file read-only; every way it can be unreadable becomes one RunFileError line."""
+    path = Path(path)
+    if not path.exists():
+        raise RunFileError(f"{path} does not exist")
+    if path.is_dir():
+        raise RunFileError(f"{path} is a folder, not an ensgui run file")
+    try:
+        f = h5py.File(path, "r", **OPEN_OPTIONS)
+    except OSError as exc:
+        raise RunFileError(f"{path} is not a readable ensgui run file (truncated or not HDF5): "
+                           f"{_one_line(exc)}") from None
+    try:
+        fmt = f.attrs.get(L.ATTR_FORMAT)
+        if fmt is None:
+            raise RunFileError(f"{path} is an HDF5 file but not an ensgui run file (no '{L.ATTR_FORMAT}' attribute)")
+        if int(fmt) > L.FORMAT:
+            raise RunFileError(f"{path} has run file format {int(fmt)}, newer than the {L.FORMAT} this ensgui "
+                               f"reads; update ensgui")
+        try:
+            yield f
+        except RunFileError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            # A file cut short after its header (or caught mid-write) fails only when a dataset is read.
+            raise RunFileError(f"{path} is damaged and cannot be read (truncated or caught mid-write): "
+                               f"{_one_line(exc)}") from None
+    finally:
+        f.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+# ---------------------------------------------------------------- writer liveness
+
+
+def process_start(pid: int) -> int | None:
+    """When a process started (clock ticks since boot, Linux only): with the pid it names one process
+    for good, because pids are reused."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _process_alive(pid: int, started: int | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            after_name = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): the signal test is all there is
+    if after_name and after_name[0] in ("Z", "X"):
+        return False  # killed but not yet reaped by its parent
+    if started is not None and len(after_name) > 19 and after_name[19] != str(started):
+        return False  # the pid now belongs to another process
+    return True
+
+
+def writer_alive(attrs: h5py.AttributeManager, path: Path) -> bool:
+    """Whether the process that wrote a "running" file can still be writing it."""
+    pid = attrs.get(L.ATTR_PID)
+    host = _text(attrs.get(L.ATTR_HOSTNAME))
+    if pid is None:
+        return False
+    if host == socket.gethostname():
+        started = attrs.get(L.ATTR_PROCESS_START)
+        return _process_alive(int(pid), None if started is None else int(started))
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        return False
+    return age <= FOREIGN_WRITER_TIMEOUT_S
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _status(f: h5py.File, path: Path) -> str:
+    status = _text(f.attrs.get(L.ATTR_STATUS)) or L.STATUS_RUNNING
+    if status == L.STATUS_RUNNING and not writer_alive(f.attrs, path):
+        return L.STATUS_INCOMPLETE
+    return status
+
+
+def _spec_sections(spec_toml: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(spec_toml)
+    except tomllib.TOMLDecodeError:
+        return {}
+
+
+def _section_name(values: dict[str, Any], section: str) -> str:
+    table = values.get(section)
+    return str(table.get("name", "")) if isinstance(table, dict) else ""
+
+
+def _summary(f: h5py.File, path: Path) -> RunSummary:
+    a = f.attrs
+    values = _spec_sections(_text(a.get(L.ATTR_SPEC)))
+    rows = f[L.SCHEDULE].attrs.get(L.ATTR_ROWS, 0) if L.SCHEDULE in f else 0
+    headline: dict[str, float] = {}
+    curves_path = f"{L.eval_path('test')}/{L.CURVES}"
+    if curves_path in f:
+        curves = f[curves_path]
+        for metric in L.HEADLINE_METRICS:
+            if metric in curves and curves[metric].shape[0] > 0:
+                headline[metric] = float(curves[metric][-1, 0])
+    return RunSummary(
+        path=path,
+        name=str(values.get("name") or path.stem),
+        status=_status(f, path),
+        method=_section_name(values, "method"),
+        dataset=_section_name(values, "data"),
+        model=_section_name(values, "model"),
+        created=_text(a.get(L.ATTR_CREATED)),
+        rows=int(rows),
+        device=_text(a.get(L.ATTR_DEVICE)),
+        headline=headline,
+    )
+
+
+def read_summary(path: Path | str) -> RunSummary:
+    """What a run list shows: name, status, method, data, model, when, and the headline test metrics."""
+    path = Path(path)
+    with open_run(path) as f:
+        return _summary(f, path)
+
+
+def _read_eval(group: h5py.Group, with_probs: bool) -> EvalData:
+    temperature = group.attrs.get(L.ATTR_TEMPERATURE)
+    curves = group.get(L.CURVES, {})
+    members = group.get(L.MEMBER_METRICS, {})
+    return EvalData(
+        probs=group[L.PROBS][()] if with_probs and L.PROBS in group else None,
+        labels=group[L.LABELS][()] if L.LABELS in group else np.zeros(0, dtype=np.int64),
+        curves={name: curves[name][()] for name in curves},
+        member_metrics={name: members[name][()] for name in members},
+        temperature=None if temperature is None else float(temperature),
+    )
+
+
+def _parse_spec(text: str) -> Spec | None:
+    try:
+        return Spec.from_toml(text)
+    except Exception:  # noqa: BLE001 - any reason the stored spec no longer builds means "show it as text"
+        return None
+
+
+def read_run(path: Path | str, with_probs: bool = True) -> RunData:
+    """Everything in a run file but the snapshot weights (read those with read_snapshot)."""
+    path = Path(path)
+    with open_run(path) as f:
+        a = f.attrs
+        summary = _summary(f, path)
+        spec_toml = _text(a.get(L.ATTR_SPEC))
+        schedule = f[L.SCHEDULE] if L.SCHEDULE in f else None
+        metrics: dict[int, dict[str, np.ndarray]] = {}
+        for member, group in sorted(f.get(L.METRICS, {}).items(), key=lambda item: int(item[0])):
+            metrics[int(member)] = {name: group[name][()] for name in group}
+        evaluations = {split: _read_eval(group, with_probs) for split, group in f.get(L.EVAL, {}).items()}
+        log = [_text(line) for line in f[L.LOG][()]] if L.LOG in f else []
+        elapsed = a.get(L.ATTR_ELAPSED)
+        extra = {key[len(L.EXTRA_PREFIX):]: float(a[key]) for key in a if key.startswith(L.EXTRA_PREFIX)}
+        return RunData(
+            path=path,
+            summary=summary,
+            spec_toml=spec_toml,
+            spec=_parse_spec(spec_toml),
+            error=_text(a.get(L.ATTR_ERROR)),
+            lr=schedule["lr"][()] if schedule is not None else np.zeros(0),
+            snapshots=schedule["snapshots"][()] if schedule is not None else np.zeros(0, dtype=np.int64),
+            iters_per_epoch=int(schedule.attrs.get(L.ATTR_ITERS_PER_EPOCH, 0)) if schedule is not None else 0,
+            epochs=int(schedule.attrs.get(L.ATTR_EPOCHS, 0)) if schedule is not None else 0,
+            members=int(schedule.attrs.get(L.ATTR_MEMBERS, 0)) if schedule is not None else 0,
+            row_names=[_text(n) for n in a.get(L.ATTR_ROW_NAMES, [])],
+            metrics=metrics,
+            eval=evaluations,
+            log=log,
+            elapsed=None if elapsed is None else float(elapsed),
+            extra=extra,
+        )
+
+
+def list_snapshots(path: Path | str) -> list[SnapshotInfo]:
+    """Every stored snapshot as (member, index, epoch, step, lr, row), by member then index."""
+    out: list[SnapshotInfo] = []
+    with open_run(path) as f:
+        for member, group in f.get(L.MEMBERS, {}).items():
+            for index, snap in group.get(L.SNAPSHOTS, {}).items():
+                s = snap.attrs
+                out.append(SnapshotInfo(int(member), int(index), int(s.get(L.ATTR_EPOCH, 0)),
+                                        int(s.get(L.ATTR_STEP, 0)), float(s.get(L.ATTR_LR, 0.0)),
+                                        int(s.get(L.ATTR_ROW, -1))))
+    return sorted(out)
+
+
+def read_snapshot(path: Path | str, member: int, index: int) -> dict[str, np.ndarray]:
+    """The weights of one snapshot, parameter name -> array, as the engine's load_state takes them."""
+    with open_run(path) as f:
+        where = L.snapshot_path(member, index)
+        if where not in f:
+            raise RunFileError(f"{path} has no snapshot {index} of member {member}")
+        group = f[where]
+        return {L.decode_name(name): group[name][()] for name in group}

@@ -1,0 +1,75 @@
+"""The workspace: a folder of run files, listed newest first, with unique names for new runs."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+
+from ..engine.errors import RunFileError
+from .reader import RunSummary, read_summary
+
+WORKSPACE_ENV = "ENSGUI_WORKSPACE"
+SUFFIX = ".h5"
+MAX_NAME = 60
+
+
+def default_workspace() -> Path:
+    """$ENSGUI_WORKSPACE, else ~/ensgui-runs."""
+    value = os.environ.get(WORKSPACE_ENV)
+    return Path(value).expanduser() if value else Path.home() / "ensgui-runs"
+
+
+def safe_name(name: str) -> str:
+    """A spec name reduced to characters that are safe in file names on every platform."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    return cleaned[:MAX_NAME].rstrip("-.") or "run"
+
+
+def _created_key(summary: RunSummary) -> float:
+    # Sort on the instant, not the text: "created" carries the writer's UTC offset.
+    try:
+        return datetime.fromisoformat(summary.created).timestamp()
+    except ValueError:
+        try:
+            return summary.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+
+class Workspace:
+    """A folder of run files; runs() lists the readable ones and keeps a line for each that is not."""
+
+    def __init__(self, folder: Path | str) -> None:
+        self.folder = Path(folder).expanduser()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunFileError(f"cannot create the workspace folder {self.folder}: {exc.strerror or exc}") from None
+        self.problems: list[str] = []
+
+    def runs(self) -> list[RunSummary]:
+        """Summaries of every *.h5 in the folder, newest first; unreadable files are listed in self.problems."""
+        summaries: list[RunSummary] = []
+        problems: list[str] = []
+        for path in sorted(self.folder.glob(f"*{SUFFIX}")):
+            if not path.is_file():
+                continue
+            try:
+                summaries.append(read_summary(path))
+            except RunFileError as exc:
+                problems.append(str(exc))
+        self.problems = problems
+        summaries.sort(key=lambda s: (_created_key(s), s.path.name), reverse=True)
+        return summaries
+
+    def new_run_path(self, spec_name: str) -> Path:
+        """<folder>/<YYYYmmdd-HHMMSS>-<safe name>.h5, with -2, -3, ... added if that file exists."""
+        stem = f"{datetime.now():%Y%m%d-%H%M%S}-{safe_name(spec_name)}"
+        path = self.folder / f"{stem}{SUFFIX}"
+        n = 2
+        while path.exists():
+            path = self.folder / f"{stem}-{n}{SUFFIX}"
+            n += 1
+        return path

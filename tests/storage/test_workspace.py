@@ -1,0 +1,91 @@
+"""The workspace folder: listing runs newest first, reporting unreadable files, naming new runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import h5py
+import pytest
+from storage_events import small_spec
+
+from ensgui.engine.errors import RunFileError
+from ensgui.storage.workspace import Workspace, default_workspace, safe_name
+
+
+def set_created(path: Path, created: str) -> None:
+    with h5py.File(path, "a") as f:
+        f.attrs["created"] = created
+
+
+def test_creates_the_folder(tmp_path):
+    folder = tmp_path / "a" / "b"
+    ws = Workspace(folder)
+    assert folder.is_dir() and ws.folder == folder
+    assert ws.runs() == [] and ws.problems == []
+
+
+def test_folder_that_cannot_be_created(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(RunFileError, match="cannot create the workspace folder"):
+        Workspace(blocker / "runs")
+
+
+def test_runs_newest_first_with_problems_reported(tmp_path, write_run):
+    ws = Workspace(tmp_path / "runs")
+    old = write_run(ws.folder / "b-old.h5", spec=small_spec(name="old"))
+    new = write_run(ws.folder / "a-new.h5", spec=small_spec(name="new"))
+    # Same wall-clock instant written with different offsets: the sort must use the instant.
+    set_created(old, "2024-05-01T12:00:00+02:00")  # 10:00 UTC
+    set_created(new, "2024-05-01T11:30:00+01:00")  # 10:30 UTC
+    middle = write_run(ws.folder / "c-middle.h5", spec=small_spec(name="middle"), end=None, epochs_done=0)
+    set_created(middle, "2024-05-01T10:15:00+00:00")
+    (ws.folder / "broken.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 10)
+    (ws.folder / "notes.txt").write_text("not a run")
+    (ws.folder / "dir.h5").mkdir()
+
+    runs = ws.runs()
+    assert [r.name for r in runs] == ["new", "middle", "old"]
+    assert [r.status for r in runs] == ["finished", "running", "finished"]
+    assert runs[0].headline.keys() == {"error", "nll", "cnll", "ece"}
+    assert runs[1].headline == {}
+    assert len(ws.problems) == 1
+    assert "broken.h5" in ws.problems[0] and "\n" not in ws.problems[0]
+
+    (ws.folder / "broken.h5").unlink()
+    ws.runs()
+    assert ws.problems == []
+
+
+class FrozenClock(datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return cls(2024, 5, 1, 9, 8, 7)
+
+
+def test_new_run_path_is_unique_and_safe(tmp_path, monkeypatch):
+    monkeypatch.setattr("ensgui.storage.workspace.datetime", FrozenClock)
+    ws = Workspace(tmp_path)
+    first = ws.new_run_path("my run: lr=0.1/β")
+    assert first == tmp_path / "20240501-090807-my-run-lr-0.1.h5"
+    assert not first.exists()
+    first.write_bytes(b"")
+    second = ws.new_run_path("my run: lr=0.1/β")
+    assert second.name == "20240501-090807-my-run-lr-0.1-2.h5"
+    second.write_bytes(b"")
+    assert ws.new_run_path("my run: lr=0.1/β").name == "20240501-090807-my-run-lr-0.1-3.h5"
+
+
+@pytest.mark.parametrize("name, safe", [("deep ensemble", "deep-ensemble"), ("../../etc/passwd", "etc-passwd"),
+                                        ("", "run"), ("???", "run"), ("x" * 100, "x" * 60), ("a.b_c-d", "a.b_c-d")])
+def test_safe_name(name, safe):
+    assert safe_name(name) == safe
+
+
+def test_default_workspace(monkeypatch, tmp_path):
+    monkeypatch.setenv("ENSGUI_WORKSPACE", str(tmp_path / "ws"))
+    assert default_workspace() == tmp_path / "ws"
+    monkeypatch.delenv("ENSGUI_WORKSPACE")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_workspace() == tmp_path / "ensgui-runs"
