@@ -1,0 +1,295 @@
+"""The Runs screen: every run file of the workspace in a sortable table, refreshed while runs change."""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QTimer, QUrl, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QFont
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from ..engine.errors import EnsguiError
+from ..storage.reader import RunSummary
+from ..storage.workspace import SUFFIX, Workspace
+from .export import VALUE_ROLE, export_button, table_export_actions
+
+REFRESH_MS = 3000
+
+# Text colours of the status column; finished keeps the default colour so that problems stand out.
+STATUS_COLORS: dict[str, QColor] = {
+    "running": QColor("#1565c0"),
+    "cancelled": QColor("#7a7a7a"),
+    "failed": QColor("#c62828"),
+    "diverged": QColor("#c62828"),
+    "incomplete": QColor("#e65100"),
+}
+
+COLUMNS: tuple[str, ...] = ("name", "status", "method", "dataset", "model", "created", "members", "test error",
+                            "NLL", "CNLL", "ECE")
+HEADLINE_COLUMNS: dict[str, str] = {"test error": "error", "NLL": "nll", "CNLL": "cnll", "ECE": "ece"}
+COLUMN_TIPS: dict[str, str] = {
+    "test error": "test error of the full ensemble",
+    "NLL": "test NLL of the full ensemble",
+    "CNLL": "test calibrated NLL (test-time CV) of the full ensemble",
+    "ECE": "test ECE of the full ensemble",
+}
+PATH_ROLE = Qt.ItemDataRole.UserRole + 2
+SORT_ROLE = Qt.ItemDataRole.UserRole + 3  # a number to sort by where the shown text would sort wrongly
+MAX_PROBLEM_LINES = 5
+
+Signature = tuple[int, tuple[tuple[str, int, int], ...]]
+
+
+class _SortItem(QTableWidgetItem):
+    """A cell that sorts by its SORT_ROLE or VALUE_ROLE number (missing values last), else by its text."""
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        a, b = _sort_value(self), _sort_value(other)
+        if isinstance(a, (int, float)) or isinstance(b, (int, float)):
+            return _number_key(a) < _number_key(b)
+        return self.text().lower() < other.text().lower()
+
+
+def _sort_value(item: QTableWidgetItem) -> object:
+    value = item.data(SORT_ROLE)
+    return item.data(VALUE_ROLE) if value is None else value
+
+
+def _created_timestamp(created: str) -> float | None:
+    # Sort on the instant: the text carries the writer's UTC offset, which may differ between runs.
+    try:
+        return datetime.fromisoformat(created).timestamp()
+    except ValueError:
+        return None
+
+
+def _number_key(value: object) -> tuple[int, float]:
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return 0, float(value)
+    return 1, 0.0
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{value:.4g}"
+
+
+def folder_signature(folder: Path) -> Signature | None:
+    """The folder's mtime and every run file's name, size and mtime: unchanged means nothing to reread."""
+    try:
+        entries = []
+        with os.scandir(folder) as it:
+            for entry in it:
+                if entry.name.endswith(SUFFIX) and entry.is_file():
+                    st = entry.stat()
+                    entries.append((entry.name, st.st_size, st.st_mtime_ns))
+        return folder.stat().st_mtime_ns, tuple(sorted(entries))
+    except OSError:
+        return None
+
+
+class RunsView(QWidget):
+    """Lists the workspace; double click (or Open) emits run_opened(Path). Unreadable files go to a problems line."""
+
+    run_opened = Signal(object)
+
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.workspace = workspace
+        self.summaries: list[RunSummary] = []
+        self.problems: list[str] = []
+        self._signature: Signature | None = None
+        self._build()
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(lambda: self.refresh(force=False))
+        self.timer.start()
+        self.refresh()
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        top = QHBoxLayout()
+        self.folder_label = QLabel(self)
+        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.folder_label.setText(f"Workspace: <b>{html.escape(str(self.workspace.folder))}</b>")
+        top.addWidget(self.folder_label)
+        self.show_folder_button = QPushButton("Show in folder", self)
+        self.show_folder_button.clicked.connect(self.show_in_folder)
+        top.addWidget(self.show_folder_button)
+        top.addStretch(1)
+        self.count_label = QLabel(self)
+        top.addWidget(self.count_label)
+        self.open_button = QPushButton("Open", self)
+        self.open_button.setToolTip("Show the selected run's results (or double-click a row)")
+        self.open_button.clicked.connect(self.open_selected)
+        self.open_button.setEnabled(False)
+        top.addWidget(self.open_button)
+        self.refresh_button = QPushButton("Refresh", self)
+        self.refresh_button.clicked.connect(lambda: self.refresh(force=True))
+        top.addWidget(self.refresh_button)
+        layout.addLayout(top)
+
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSortingEnabled(True)
+        for c, name in enumerate(COLUMNS):
+            item = QTableWidgetItem(name)
+            if name in COLUMN_TIPS:
+                item.setToolTip(COLUMN_TIPS[name])
+            self.table.setHorizontalHeaderItem(c, item)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.sortByColumn(COLUMNS.index("created"), Qt.SortOrder.DescendingOrder)
+        self.table.itemDoubleClicked.connect(self._double_clicked)
+        self.table.itemSelectionChanged.connect(
+            lambda: self.open_button.setEnabled(self.selected_path() is not None))
+        open_action = QAction("Open", self.table)
+        open_action.triggered.connect(self.open_selected)
+        self.table.addAction(open_action)
+        self.export_actions = table_export_actions(self.table, "runs")
+        top.insertWidget(top.count() - 2, export_button(self.export_actions, self))
+        layout.addWidget(self.table, 1)
+
+        self.problems_label = QLabel(self)
+        self.problems_label.setWordWrap(True)
+        self.problems_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problems_label.setStyleSheet("color: #c62828;")
+        self.problems_label.hide()
+        layout.addWidget(self.problems_label)
+
+    # ------------------------------------------------------------ public API
+
+    def refresh(self, force: bool = True) -> bool:
+        """Reread the summaries; without force only when a file changed or a run is still running.
+
+        Returns whether the table was rebuilt.
+        """
+        signature = folder_signature(self.workspace.folder)
+        running = any(s.status == "running" for s in self.summaries)
+        # A running run is reread even when unchanged: its writer may have died, which makes it incomplete.
+        if not force and not running and signature is not None and signature == self._signature:
+            return False
+        self._signature = signature
+        try:
+            summaries = self.workspace.runs()
+            problems = list(self.workspace.problems)
+        except (EnsguiError, OSError) as exc:
+            summaries, problems = [], [f"cannot list {self.workspace.folder}: {exc}"]
+        self.summaries = summaries
+        self.problems = problems
+        self._fill(summaries)
+        self._show_problems(problems)
+        return True
+
+    def selected_path(self) -> Path | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return self.path_at(rows[0].row())
+
+    def path_at(self, row: int) -> Path | None:
+        item = self.table.item(row, 0)
+        value = None if item is None else item.data(PATH_ROLE)
+        return None if value is None else Path(value)
+
+    def row_of(self, path: Path | str) -> int:
+        """The table row that shows a run file, or -1."""
+        for r in range(self.table.rowCount()):
+            if self.path_at(r) == Path(path):
+                return r
+        return -1
+
+    def open_selected(self) -> None:
+        path = self.selected_path()
+        if path is not None:
+            self.run_opened.emit(path)
+
+    def show_in_folder(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.workspace.folder)))
+
+    # ------------------------------------------------------------ filling
+
+    def _fill(self, summaries: list[RunSummary]) -> None:
+        selected = self.selected_path()
+        table = self.table
+        sort_column = table.horizontalHeader().sortIndicatorSection()
+        sort_order = table.horizontalHeader().sortIndicatorOrder()
+        # Sorting while rows are inserted would move them under the loop's feet.
+        table.setSortingEnabled(False)
+        table.setRowCount(len(summaries))
+        for r, s in enumerate(summaries):
+            for c, item in enumerate(self._row_items(s)):
+                table.setItem(r, c, item)
+        table.setSortingEnabled(True)
+        table.sortByColumn(sort_column, sort_order)
+        self.count_label.setText(f"{len(summaries)} run{'s' if len(summaries) != 1 else ''}")
+        if selected is not None:
+            row = self.row_of(selected)
+            if row >= 0:
+                table.selectRow(row)
+
+    def _row_items(self, s: RunSummary) -> list[QTableWidgetItem]:
+        items: list[QTableWidgetItem] = []
+        texts = {"name": s.name, "status": s.status, "method": s.method, "dataset": s.dataset, "model": s.model,
+                 "created": s.created.replace("T", " ")}
+        for column in COLUMNS:
+            if column in texts:
+                item = _SortItem(texts[column])
+                if column == "created":
+                    item.setData(SORT_ROLE, _created_timestamp(s.created))
+            elif column == "members":
+                item = _SortItem(str(s.rows))
+                item.setData(VALUE_ROLE, int(s.rows))
+            else:
+                value = s.headline.get(HEADLINE_COLUMNS[column])
+                item = _SortItem(_fmt(value))
+                item.setData(VALUE_ROLE, None if value is None else float(value))
+            if column in ("members",) or column in HEADLINE_COLUMNS:
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            items.append(item)
+        name_item = items[0]
+        name_item.setData(PATH_ROLE, str(s.path))
+        name_item.setToolTip(str(s.path))
+        status_item = items[COLUMNS.index("status")]
+        color = STATUS_COLORS.get(s.status)
+        if color is not None:
+            status_item.setForeground(color)
+            font = QFont(status_item.font())
+            font.setBold(True)
+            status_item.setFont(font)
+        return items
+
+    def _show_problems(self, problems: list[str]) -> None:
+        if not problems:
+            self.problems_label.hide()
+            self.problems_label.setText("")
+            return
+        n = len(problems)
+        head = f"{n} file{'s' if n != 1 else ''} in the workspace cannot be read:"
+        lines = [html.escape(p) for p in problems[:MAX_PROBLEM_LINES]]
+        if n > MAX_PROBLEM_LINES:
+            lines.append(f"… and {n - MAX_PROBLEM_LINES} more (hover for the full list)")
+        self.problems_label.setText(head + "<br>" + "<br>".join(lines))
+        self.problems_label.setToolTip("\n".join(problems))
+        self.problems_label.show()
+
+    def _double_clicked(self, item: QTableWidgetItem) -> None:
+        path = self.path_at(item.row())
+        if path is not None:
+            self.run_opened.emit(path)
+
+
+__all__ = ["COLUMNS", "RunsView", "STATUS_COLORS", "folder_signature"]
