@@ -88,6 +88,7 @@ def run_spec(spec: Spec, sinks: Iterable[Sink], stop: threading.Event | None = N
             method.train(ctx)
         except CancelledError:
             status = "cancelled"
+            emit(progress.snapshot())  # the rate limiter may have held back the last steps
             emit(LogLine(f"cancelled after {progress.done} of {progress.total} member-steps; "
                          f"{len(ctx.rows)} finished ensemble row(s) kept"))
         rows = len(ctx.rows)

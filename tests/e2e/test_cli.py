@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import tiny_spec_dict
+from support import tiny_spec_dict
 from ensgui.engine.spec import Spec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from ensgui.resources import preset_paths
 
 
 def base_dict():
-    from conftest import tiny_spec_dict
+    from support import tiny_spec_dict
 
     return tiny_spec_dict()
 

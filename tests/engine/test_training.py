@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_spec_dict
+from support import tiny_spec_dict
 from ensgui.engine.events import MemberData, Progress, RunEnded, Scalar, SnapshotTaken
 from ensgui.engine.methods.bagging import bootstrap_multiset
 from ensgui.engine.runner import run_spec

@@ -1,0 +1,39 @@
+"""Builds the QApplication and the main window."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+from .engine.spec import Spec
+from .resources import default_spec
+from .storage.workspace import Workspace, default_workspace
+
+
+def _preload_engine() -> None:
+    # The first vmap call imports torch._dynamo (~900 modules, seconds on two cores) and would hold the
+    # interpreter lock in bursts during the first run; importing it while the user reads the Setup screen
+    # keeps the Monitor smooth.
+    import torch._dynamo  # noqa: F401
+
+
+def create_window(workspace: Path | None = None, spec: Spec | None = None, threads: int | None = None):
+    """The main window on a workspace folder, with a spec (the default experiment unless given)."""
+    import pyqtgraph as pg
+
+    from .views.main_window import MainWindow
+
+    threading.Thread(target=_preload_engine, name="ensgui-preload", daemon=True).start()
+    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    return MainWindow(Workspace(workspace or default_workspace()), spec or default_spec(), threads=threads)
+
+
+def run_gui(workspace: Path | None = None, spec: Spec | None = None) -> int:
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("ensgui")
+    window = create_window(workspace, spec)
+    window.show()
+    return app.exec()

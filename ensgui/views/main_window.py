@@ -1,0 +1,113 @@
+"""The main window: Setup, Monitor, Results and Runs screens around one run controller."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QTabWidget
+
+from ..engine.events import RunEnded
+from ..engine.spec import Spec
+from ..storage.workspace import Workspace
+from .monitor_view import MonitorView
+from .results_view import ResultsView
+from .run_controller import RunController
+from .runs_view import RunsView
+from .setup_view import SetupView
+
+
+class MainWindow(QMainWindow):
+    """Tabs for the four screens; the controller runs one experiment at a time in a worker thread."""
+
+    def __init__(self, workspace: Workspace, spec: Spec, threads: int | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("ensgui — ensembles lab")
+        self.resize(1280, 820)
+        self.workspace = workspace
+        self.controller = RunController(self, threads=threads)
+        self.setup = SetupView(self)
+        self.monitor = MonitorView(self.controller, self)
+        self.results = ResultsView(workspace, self)
+        self.runs = RunsView(workspace, self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        for widget, title in ((self.setup, "Setup"), (self.monitor, "Monitor"), (self.results, "Results"),
+                              (self.runs, "Runs")):
+            self.tabs.addTab(widget, title)
+        self.setCentralWidget(self.tabs)
+        self.setup.set_spec(spec)
+        self.setup.start_requested.connect(self.start_run)
+        self.controller.run_finished.connect(self._run_finished)
+        self.runs.run_opened.connect(self.open_run)
+        self._add_menu()
+        self.statusBar().showMessage(f"workspace: {workspace.folder}")
+
+    def _add_menu(self) -> None:
+        run_menu = self.menuBar().addMenu("&Run")
+        start = QAction("&Start", self)
+        start.setShortcut(QKeySequence("Ctrl+R"))
+        start.triggered.connect(self.setup.request_start)
+        cancel = QAction("&Cancel", self)
+        cancel.triggered.connect(self.controller.cancel)
+        run_menu.addAction(start)
+        run_menu.addAction(cancel)
+        file_menu = self.menuBar().addMenu("&File")
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+    def start_run(self, spec: Spec) -> None:
+        if self.controller.is_running():
+            QMessageBox.information(self, "A run is in progress",
+                                    "One run at a time: wait for it to finish or cancel it on the Monitor screen.")
+            return
+        path = self.workspace.new_run_path(spec.name)
+        self.controller.start(spec, path)
+        self.tabs.setCurrentWidget(self.monitor)
+
+    def _run_finished(self, ended: RunEnded, path: Path) -> None:
+        self.runs.refresh()
+        if ended.status in ("failed", "diverged"):
+            QMessageBox.warning(self, f"Run {ended.status}", ended.error or f"the run {ended.status}")
+        if path.exists():
+            self.results.refresh_references()
+            try:
+                self.results.show_run(path)
+            except Exception as exc:  # noqa: BLE001 - an unreadable file must become a message, not a crash
+                QMessageBox.warning(self, "Cannot show results", str(exc))
+                return
+            if ended.status in ("finished", "cancelled") and self.results.has_results():
+                self.tabs.setCurrentWidget(self.results)
+
+    def open_run(self, path: Path) -> None:
+        """Show a stored run: its spec read-only in Setup and its metrics in Results."""
+        from ..storage.reader import read_run
+        from ..engine.errors import EnsguiError
+
+        try:
+            run = read_run(path, with_probs=False)
+        except EnsguiError as exc:
+            QMessageBox.warning(self, "Cannot open run", str(exc))
+            return
+        if run.spec is not None:
+            self.setup.show_stored(run.spec, path)
+        self.results.show_run(path)
+        self.tabs.setCurrentWidget(self.results)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.controller.is_running():
+            answer = QMessageBox.question(
+                self, "Stop the run?", "A run is in progress. Cancel it and quit? Finished epochs stay in its file.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+            self.controller.cancel()
+            self.controller.wait()
+        event.accept()
+
+
+__all__ = ["MainWindow", "Qt"]

@@ -1,0 +1,445 @@
+"""The Monitor screen: live curves, progress, log and cancel for the run the controller is running."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontDatabase, QResizeEvent
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
+                               QSizePolicy, QSlider, QSplitter, QVBoxLayout, QWidget)
+
+from ..engine.errors import EnsguiError
+from ..engine.events import Progress, RunEnded, RunStarted, Scalar, SnapshotTaken
+from ..engine.planning import Plan, plan_for
+from ..engine.spec import Spec
+from .live_curves import LEGEND_ROWS, LiveCurvesPlot, member_color
+from .run_controller import RunController
+
+DEFAULT_SMOOTHING = 0.6  # TensorBoard's default: readable noisy losses, still close to the raw values
+LOG_LINES = 5000
+MAX_MEMBER_BARS = 10  # above this, per-member progress collapses into one summary line
+
+STATUS_COLORS = {
+    "idle": ("#5f6368", "#eceff1"),
+    "running": ("#0d47a1", "#e3f2fd"),
+    "cancelling": ("#8a4b00", "#fff3e0"),
+    "finished": ("#1b5e20", "#e8f5e9"),
+    "cancelled": ("#8a4b00", "#fff3e0"),
+    "failed": ("#b71c1c", "#ffebee"),
+    "diverged": ("#b71c1c", "#ffebee"),
+}
+
+
+def format_duration(seconds: float | None) -> str:
+    """m:ss below an hour, h:mm:ss above; an em dash when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "–:––"
+    total = int(round(max(seconds, 0.0)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_text(progress: Progress) -> str:
+    """The overall bar's text, e.g. "37% — 1:02 elapsed, ETA 1:45"."""
+    percent = int(100 * progress.done / progress.total) if progress.total else 0
+    text = f"{percent}% — {format_duration(progress.elapsed)} elapsed"
+    if progress.done >= progress.total:
+        return text
+    return f"{text}, ETA {format_duration(progress.eta)}"
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that elides its middle (a long file path) instead of widening the window."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = text
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.set_full_text(text)
+
+    def full_text(self) -> str:
+        return self._full
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = max(self.width(), 40)
+        self.setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, width))
+
+
+class MemberProgress(QWidget):
+    """Per-member progress: one small bar each for up to ten members, one summary line beyond."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(6)
+        self.bars: list[QProgressBar] = []
+        self.summary = QLabel(self)
+        self.summary.setVisible(False)
+        self._layout.addWidget(self.summary, 1)
+
+    def reset(self, members: int, member_total: int) -> None:
+        for bar in self.bars:
+            self._layout.removeWidget(bar)
+            bar.deleteLater()
+        self.bars = []
+        many = members > MAX_MEMBER_BARS
+        self.summary.setVisible(many)
+        if many:
+            self.summary.setText(f"{members} members: waiting")
+            return
+        for m in range(members):
+            bar = QProgressBar(self)
+            bar.setRange(0, max(member_total, 1))
+            bar.setValue(0)
+            bar.setFixedHeight(16)
+            bar.setMinimumWidth(70)
+            bar.setFormat(f"{m}: 0/{member_total}")
+            bar.setToolTip(f"member {m}: iterations done of {member_total}")
+            color = member_color(m, members).name()
+            bar.setStyleSheet(f"QProgressBar {{ border: 1px solid #b0b0b0; border-radius: 3px; text-align: center;"
+                              f" font-size: 8pt; background: #fafafa; }}"
+                              f" QProgressBar::chunk {{ background: {color}; }}")
+            self._layout.insertWidget(m, bar, 1)
+            self.bars.append(bar)
+
+    def text(self) -> str:
+        """The per-member state as one line (what the bars show, or the summary)."""
+        if self.summary.isVisible():
+            return self.summary.text()
+        return " · ".join(bar.format() for bar in self.bars)
+
+    def update_progress(self, member_done: tuple[int, ...], member_total: int) -> None:
+        if len(member_done) > MAX_MEMBER_BARS or not self.bars:
+            self.summary.setVisible(True)
+            self.summary.setText(member_summary(member_done, member_total))
+            return
+        for m, (bar, done) in enumerate(zip(self.bars, member_done)):
+            bar.setMaximum(max(member_total, 1))
+            bar.setValue(min(done, member_total))
+            bar.setFormat(f"{m}: {done}/{member_total}")
+
+
+def member_summary(member_done: tuple[int, ...], member_total: int) -> str:
+    """One line for many members, e.g. "16 members: 3 done · 2 training (120–130/390) · 11 waiting"."""
+    done = [d for d in member_done if d >= member_total]
+    waiting = [d for d in member_done if d == 0]
+    active = [d for d in member_done if 0 < d < member_total]
+    parts = []
+    if done:
+        parts.append(f"{len(done)} done")
+    if active:
+        low, high = min(active), max(active)
+        span = f"{low}" if low == high else f"{low}–{high}"
+        parts.append(f"{len(active)} training ({span}/{member_total})")
+    if waiting:
+        parts.append(f"{len(waiting)} waiting")
+    return f"{len(member_done)} members: " + " · ".join(parts)
+
+
+def member_names(members: int) -> list[str]:
+    """Legend names: "member 3" while the legend is one column, the compact "m3" once it needs several."""
+    if members <= LEGEND_ROWS:
+        return [f"member {m}" for m in range(members)]
+    return [f"m{m}" for m in range(members)]
+
+
+class MonitorView(QWidget):
+    """Watches the controller: header, three live plots, smoothing, progress, log and Cancel."""
+
+    PLOTTED = {"train_loss": "loss_plot", "val_acc": "acc_plot", "lr": "lr_plot"}
+
+    def __init__(self, controller: RunController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self._running = False
+        self._cancelling = False
+        self._iters_per_epoch = 1
+        self._epochs = 0
+        self._plan: Plan | None = None
+
+        self.name_label = QLabel("no run yet", self)
+        font = self.name_label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        font.setBold(True)
+        self.name_label.setFont(font)
+        self.details_label = QLabel("", self)
+        self.details_label.setStyleSheet("color: #444;")
+        self.path_label = ElidedLabel("", self)
+        self.path_label.setStyleSheet("color: #666;")
+        self.status_label = QLabel(self)
+        self.status_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.status_label.setMinimumWidth(110)
+        self.error_label = QLabel(self)
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setStyleSheet("color: #b71c1c;")
+        self.error_label.setVisible(False)
+
+        self.loss_plot = LiveCurvesPlot("training loss", "loss", self)
+        self.acc_plot = LiveCurvesPlot("validation accuracy", "accuracy", self, symbol="o",
+                                       legend_offset=(-8, -8))
+        # The learning rate is a planned, noise-free quantity: smoothing it would shift the schedule.
+        self.lr_plot = LiveCurvesPlot("learning rate", "lr", self, smoothable=False)
+        for plot in (self.acc_plot, self.lr_plot):
+            plot.setXLink(self.loss_plot)
+
+        self.smoothing_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.smoothing_slider.setRange(0, 99)
+        self.smoothing_slider.setPageStep(10)
+        self.smoothing_slider.setToolTip("Exponential moving average weight of the displayed curves "
+                                         "(debiased, as in TensorBoard); stored values are not changed")
+        self.smoothing_value = QLabel(self)
+        self.smoothing_value.setMinimumWidth(32)
+        self.smoothing_slider.valueChanged.connect(self._smoothing_changed)
+        self.smoothing_slider.setValue(round(DEFAULT_SMOOTHING * 100))
+
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.setFormat("")
+        self.epoch_label = QLabel("", self)
+        self.epoch_label.setMinimumWidth(90)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setMinimumWidth(100)
+        self.cancel_button.clicked.connect(self._cancel_clicked)
+        self.member_progress = MemberProgress(self)
+
+        self.log_view = QPlainTextEdit(self)
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(LOG_LINES)
+        self.log_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.log_view.setPlaceholderText("the run's log appears here")
+        self.log_view.setMinimumHeight(60)
+
+        self._build_layout()
+        self._set_status("idle")
+
+        controller.run_starting.connect(self._run_starting)
+        controller.run_started.connect(self._run_started)
+        controller.progress.connect(self._progress)
+        controller.scalars.connect(self._scalars)
+        controller.log_line.connect(self.append_log)
+        controller.snapshot_taken.connect(self._snapshot_taken)
+        controller.run_finished.connect(self._run_finished)
+
+    def _build_layout(self) -> None:
+        header = QGridLayout()
+        header.setHorizontalSpacing(12)
+        header.setVerticalSpacing(2)
+        header.addWidget(self.name_label, 0, 0)
+        header.addWidget(self.details_label, 0, 1)
+        header.addWidget(self.status_label, 0, 2, 2, 1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        header.addWidget(self.path_label, 1, 0, 1, 2)
+        header.setColumnStretch(1, 1)
+
+        plots = QWidget(self)
+        grid = QGridLayout(plots)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(6)
+        for column, plot in enumerate((self.loss_plot, self.acc_plot, self.lr_plot)):
+            grid.addWidget(plot, 0, column)
+            grid.setColumnStretch(column, 1)
+
+        smoothing = QHBoxLayout()
+        smoothing.addWidget(QLabel("Smoothing", self))
+        smoothing.addWidget(self.smoothing_slider, 1)
+        smoothing.addWidget(self.smoothing_value)
+        smoothing.addStretch(2)
+
+        progress = QHBoxLayout()
+        progress.addWidget(self.progress_bar, 1)
+        progress.addWidget(self.epoch_label)
+        progress.addWidget(self.cancel_button)
+
+        lower = QWidget(self)
+        lower_layout = QVBoxLayout(lower)
+        lower_layout.setContentsMargins(0, 0, 0, 0)
+        lower_layout.addLayout(smoothing)
+        lower_layout.addLayout(progress)
+        lower_layout.addWidget(self.member_progress)
+        lower_layout.addWidget(self.log_view, 1)
+
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(plots)
+        splitter.addWidget(lower)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
+        splitter.setSizes([640, 260])  # the curves are what one watches; the log is for details
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addWidget(self.error_label)
+        layout.addWidget(splitter, 1)
+
+    # ------------------------------------------------------------ state shown
+
+    @property
+    def plots(self) -> dict[str, LiveCurvesPlot]:
+        return {name: getattr(self, attr) for name, attr in self.PLOTTED.items()}
+
+    def status(self) -> str:
+        return self.status_label.text()
+
+    def append_log(self, text: str) -> None:
+        self.log_view.appendPlainText(text)
+
+    def _set_status(self, status: str) -> None:
+        key = status.rstrip("…").split()[0] if status else "idle"
+        key = key if key in STATUS_COLORS else "running"
+        fg, bg = STATUS_COLORS[key]
+        self.status_label.setText(status)
+        self.status_label.setStyleSheet(f"QLabel {{ color: {fg}; background: {bg}; border: 1px solid {fg};"
+                                        f" border-radius: 4px; padding: 3px 10px; font-weight: bold; }}")
+
+    def _smoothing_changed(self, value: int) -> None:
+        weight = value / 100.0
+        self.smoothing_value.setText(f"{weight:.2f}")
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            plot.set_smoothing(weight)
+
+    def _cancel_clicked(self) -> None:
+        if not self._running:
+            return
+        self._cancelling = True
+        self.controller.cancel()
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setText("Cancelling…")
+        self._set_status("cancelling…")
+
+    # ------------------------------------------------------------ controller signals
+
+    def _run_starting(self, spec: Spec, path: Path) -> None:
+        self._running = True
+        self._cancelling = False
+        self.name_label.setText(spec.name)
+        self.details_label.setText(f"{spec.method.name} · requested device {spec.device}")
+        self.path_label.set_full_text(str(path))
+        self.error_label.setVisible(False)
+        self.error_label.clear()
+        self.log_view.clear()
+        for plot in self.plots.values():
+            plot.clear_data()
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("0% — loading data")
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setEnabled(True)
+        self._set_status("loading data…")
+        try:
+            plan = plan_for(spec)
+        except EnsguiError:
+            # The engine reports the same problem as the run's failure; until then show no plan.
+            self.member_progress.reset(0, 0)
+            self.epoch_label.clear()
+            return
+        # Built now, before the worker thread starts: building plot items costs the GUI thread tens
+        # of milliseconds, several times more once the engine competes for the GIL.
+        self._show_plan(plan)
+
+    def _run_started(self, started: RunStarted, path: Path) -> None:
+        plan = started.plan
+        self._running = True
+        self.cancel_button.setEnabled(not self._cancelling)
+        try:
+            spec = tomllib.loads(started.spec_toml)
+            name, method = spec.get("name", ""), spec.get("method", {}).get("name", "")
+        except tomllib.TOMLDecodeError:
+            name, method = path.stem, ""
+        members = f"{plan.members} member" + ("s" if plan.members != 1 else "")
+        snapshots = len(plan.snapshots)
+        rows = f", {plan.rows} ensemble rows" if snapshots > 1 else ""
+        self.name_label.setText(name or path.stem)
+        self.details_label.setText(f"{method} · {members}{rows} · {plan.epochs} epochs · {started.device}")
+        self.path_label.set_full_text(str(path))
+        self._show_plan(plan)
+        if not self._cancelling:
+            self._set_status("training")
+
+    def _show_plan(self, plan: Plan) -> None:
+        """Curves, planned learning rate and progress bars for a plan (cheap when it is unchanged)."""
+        same = plan is self._plan or (self._plan is not None and plan.members == self._plan.members
+                                      and plan.epochs == self._plan.epochs
+                                      and plan.iters_per_epoch == self._plan.iters_per_epoch
+                                      and np.array_equal(plan.lr, self._plan.lr))
+        self._plan = plan
+        self._iters_per_epoch = max(plan.iters_per_epoch, 1)
+        self._epochs = plan.epochs
+        names = member_names(plan.members)
+        for plot in self.plots.values():
+            if not (same and plot.members == plan.members):
+                plot.reset(plan.members, names)
+        if same and self.lr_plot.has_reference():
+            return
+        steps = np.arange(1, plan.total_iters + 1, dtype=np.float64) / self._iters_per_epoch
+        self.lr_plot.set_reference(steps, plan.lr)
+        # A known budget: show the whole run's width from the start, so the curves fill it as they grow.
+        self.loss_plot.setXRange(0, max(plan.epochs, 1), padding=0.04)
+        self.member_progress.reset(plan.members, plan.total_iters)
+        self.epoch_label.setText(f"epoch 0 of {plan.epochs}")
+
+    def _progress(self, progress: Progress) -> None:
+        if not self._running:
+            return
+        fraction = progress.done / progress.total if progress.total else 0.0
+        self.progress_bar.setValue(int(round(1000 * fraction)))
+        text = progress_text(progress)
+        if progress.done >= progress.total:
+            text += ", evaluating"
+            if not self._cancelling:
+                self._set_status("evaluating…")
+        self.progress_bar.setFormat(text)
+        if self._epochs:
+            self.epoch_label.setText(f"epoch {min(progress.epoch, self._epochs)} of {self._epochs}")
+        self.member_progress.update_progress(progress.member_done, progress.member_total)
+
+    def _scalars(self, scalars: list[Scalar]) -> None:
+        plots = self.plots
+        grouped: dict[tuple[str, int], list[Scalar]] = defaultdict(list)
+        for scalar in scalars:
+            if scalar.name in plots:
+                grouped[(scalar.name, scalar.member)].append(scalar)
+        for (name, member), points in grouped.items():
+            plot = plots[name]
+            if member >= plot.members:
+                continue
+            plot.extend(member, np.array([p.epoch for p in points]), np.array([p.value for p in points]))
+
+    def _snapshot_taken(self, snapshot: SnapshotTaken) -> None:
+        if snapshot.member < self.lr_plot.members:
+            self.lr_plot.mark(snapshot.member, (snapshot.step + 1) / self._iters_per_epoch, snapshot.lr)
+
+    def _run_finished(self, ended: RunEnded, path: Path) -> None:
+        self._running = False
+        self._cancelling = False
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setEnabled(False)
+        self._set_status(ended.status)
+        if ended.error:
+            self.error_label.setText(f"{ended.status}: {ended.error}")
+            self.error_label.setVisible(True)
+        if ended.status == "finished":
+            self.progress_bar.setValue(1000)
+        percent = self.progress_bar.value() // 10
+        self.progress_bar.setFormat(f"{percent}% — {ended.status} after {format_duration(ended.elapsed)}")
+        for plot in self.plots.values():
+            plot.redraw()
