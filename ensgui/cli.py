@@ -6,7 +6,6 @@ import argparse
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Sequence, TextIO
 
@@ -66,6 +65,7 @@ class TerminalProgress:
 def cmd_run(args: argparse.Namespace) -> int:
     from .engine.runner import run_spec
     from .engine.spec import Spec
+    from .storage.reader import read_final_weights
     from .storage.workspace import Workspace
     from .storage.writer import RunWriter
 
@@ -78,7 +78,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        result = run_spec(spec, [RunWriter(path), TerminalProgress()], stop, threads=args.threads)
+        result = run_spec(spec, [RunWriter(path), TerminalProgress()], stop, threads=args.threads,
+                          load_run_weights=read_final_weights)
     finally:
         signal.signal(signal.SIGINT, previous)
     if result.status in ("failed", "diverged") and not path.exists():

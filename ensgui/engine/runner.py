@@ -14,8 +14,7 @@ import torch
 from .data import DataSplits, load_splits
 from .errors import CancelledError, DivergedError, EnsguiError, SpecError
 from .events import Event, Evaluated, LogLine, RunEnded, RunStarted, Sink
-from .methods import method_for
-from .members import load_state
+from .methods import Method, method_for
 from .planning import iters_per_epoch
 from .progress import ProgressTracker
 from .seeding import DROPOUT, EVAL, derive_seed
@@ -55,7 +54,8 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 
 def run_spec(spec: Spec, sinks: Iterable[Sink], stop: threading.Event | None = None,
-             threads: int | None = None) -> RunResult:
+             threads: int | None = None,
+             load_run_weights: Callable[[str], dict[str, np.ndarray]] | None = None) -> RunResult:
     """Run a spec to the end (or until stop is set), emitting events; never raises for user errors."""
     emit = _fan_out(sinks)
     stop = stop or threading.Event()
@@ -82,7 +82,7 @@ def run_spec(spec: Spec, sinks: Iterable[Sink], stop: threading.Event | None = N
         torch.manual_seed(derive_seed(spec.seed, 0, DROPOUT))
         progress = ProgressTracker(emit, plan.members, plan.total_iters)
         ctx = TrainContext(spec, data, device, plan, emit, stop.is_set, progress,
-                           log=lambda text: emit(LogLine(text)))
+                           log=lambda text: emit(LogLine(text)), load_run_weights=load_run_weights)
         status = "finished"
         try:
             method.train(ctx)
@@ -93,7 +93,7 @@ def run_spec(spec: Spec, sinks: Iterable[Sink], stop: threading.Event | None = N
                          f"{len(ctx.rows)} finished ensemble row(s) kept"))
         rows = len(ctx.rows)
         if ctx.rows:
-            evaluate_rows(ctx, emit)
+            evaluate_rows(ctx, method, emit)
         return ended(status)
     except DivergedError as exc:
         return ended("diverged", str(exc))
@@ -117,38 +117,22 @@ def _to_device(data: DataSplits, device: torch.device) -> DataSplits:
     return DataSplits(**fields)
 
 
-@torch.no_grad()
-def predict_probs(model: torch.nn.Module, x: torch.Tensor, batch: int) -> np.ndarray:
-    """Softmax outputs of a model in eval mode, float32 (N, C)."""
-    model.eval()
-    out = [torch.softmax(model(x[i:i + batch]).double(), -1).float().cpu() for i in range(0, len(x), batch)]
-    return torch.cat(out).numpy()
-
-
-def evaluate_rows(ctx: TrainContext, emit: Sink) -> None:
+def evaluate_rows(ctx: TrainContext, method: Method, emit: Sink) -> None:
     """Predict every finished row on validation and test, then compute the metric-vs-size curves."""
     from .evaluation import EvalOptions, ensemble_curves, member_metrics
     from .metrics import ensemble_log_mean, fit_temperature
 
-    order = sorted(ctx.rows)
     ctx.progress.start_phase("predicting")
-    batch = ctx.spec.evaluation["batch_size"]
-    model = ctx.build_model(0)
-    val, test = [], []
-    for i, row in enumerate(order):
-        load_state(model, ctx.rows[row])
-        if len(ctx.data.val_y):
-            val.append(predict_probs(model, ctx.data.val_x, batch))
-        test.append(predict_probs(model, ctx.data.test_x, batch))
-        ctx.progress.phase_step(i + 1, len(order))
-    test_probs = np.stack(test)
+    has_val = len(ctx.data.val_y) > 0
+    predicted = method.predict(ctx, [ctx.data.test_x, ctx.data.val_x] if has_val else [ctx.data.test_x])
+    test_probs = predicted[0]
     test_labels = ctx.data.test_y.cpu().numpy().astype(np.int64)
-    val_probs = np.stack(val) if val else None
-    val_labels = ctx.data.val_y.cpu().numpy().astype(np.int64) if val else None
+    val_probs = predicted[1] if has_val else None
+    val_labels = ctx.data.val_y.cpu().numpy().astype(np.int64) if has_val else None
     ev = ctx.spec.evaluation
     options = EvalOptions(n_orders=ev["orders"], n_bins=ev["ece_bins"], cnll_splits=ev["cnll_splits"],
                           cnll_runs=ev["cnll_runs"], seed=derive_seed(ctx.spec.seed, 0, EVAL) % (2**31))
-    emit(LogLine(f"computing metrics for ensemble sizes 1..{len(order)} over {ev['orders']} member orders"))
+    emit(LogLine(f"computing metrics for ensemble sizes 1..{len(test_probs)} over {ev['orders']} member orders"))
     ctx.progress.start_phase("evaluating")
     curves = ensemble_curves(test_probs, test_labels, val_probs, val_labels, options,
                              progress=ctx.progress.phase_step)

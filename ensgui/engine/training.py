@@ -13,7 +13,7 @@ from torch import nn
 from .data import DataSplits
 from .errors import CancelledError, DivergedError
 from .events import EpochEnded, Scalar, Sink, SnapshotTaken
-from .members import MemberGroup, SingleMember, StackedMembers
+from .members import MemberGroup, SingleMember, StackedMembers, load_state
 from .models import MODELS, has_batchnorm
 from .optim import OPTIMIZERS
 from .planning import Plan
@@ -39,6 +39,13 @@ class TrainContext:
     progress: ProgressTracker
     rows: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)  # ensemble row -> weights
     log: Callable[[str], None] = lambda text: None
+    # Method hooks into the shared loop, called after every optimiser step (e.g. Langevin noise) with
+    # (group, member ids, 0-based step, learning rate); None for plain SGD-style training.
+    after_step: Callable[[MemberGroup, list[int], int, float], None] | None = None
+    # Weights a member starts from instead of its random initialisation (e.g. FGE from a finished run).
+    initial_states: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    # Reads the final weights of member 0 of a stored run: given by the caller, since the engine has no h5py.
+    load_run_weights: Callable[[str], dict[str, np.ndarray]] | None = None
 
     def build_model(self, member: int) -> nn.Module:
         """A fresh net for a member; its initialisation depends only on the spec seed and member index."""
@@ -46,6 +53,8 @@ class TrainContext:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(self.spec.seed, member, INIT))
             model = factory(self.spec.model.params, self.data.input_shape, self.data.num_classes)
+        if member in self.initial_states:
+            load_state(model, self.initial_states[member])
         return model.to(self.device)
 
     def check_stop(self) -> None:
@@ -109,6 +118,8 @@ def _train_group(ctx: TrainContext, ids: list[int], index_sets: list[np.ndarray]
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
             optimizer.step()
+            if ctx.after_step is not None:
+                ctx.after_step(group, ids, step, lr)
             detached = losses.detach()
             window_loss += detached
             window_steps += 1

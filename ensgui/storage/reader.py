@@ -307,3 +307,11 @@ def read_snapshot(path: Path | str, member: int, index: int) -> dict[str, np.nda
             raise RunFileError(f"{path} has no snapshot {index} of member {member}")
         group = f[where]
         return {L.decode_name(name): group[name][()] for name in group}
+
+
+def read_final_weights(path: Path | str) -> dict[str, np.ndarray]:
+    """The weights of member 0's last snapshot: where a method continues from a finished run (FGE)."""
+    snapshots = [s for s in list_snapshots(Path(path)) if s.member == 0]
+    if not snapshots:
+        raise RunFileError(f"{path} holds no stored weights to start from; pick a finished run")
+    return read_snapshot(Path(path), 0, max(s.index for s in snapshots))

@@ -12,6 +12,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, S
 from ..engine.events import Event, LogLine, Progress, RunEnded, RunStarted, Scalar, SnapshotTaken
 from ..engine.runner import run_spec
 from ..engine.spec import Spec
+from ..storage.reader import read_final_weights
 from ..storage.writer import RunWriter
 
 DRAIN_INTERVAL_MS = 33  # about 30 drains (and so at most 30 redraws) a second, whatever the step rate
@@ -69,7 +70,8 @@ class _RunWorker(QObject):
             self.mailbox.put(event)
 
         try:
-            run_spec(self.spec, [RunWriter(self.path), relay], self.stop, self.threads)
+            run_spec(self.spec, [RunWriter(self.path), relay], self.stop, self.threads,
+                     load_run_weights=read_final_weights)
         except Exception as exc:  # noqa: BLE001 - a sink that fails at the very end must still end the run
             if not ended:
                 self.mailbox.put(RunEnded("failed", f"{type(exc).__name__}: {exc}"))

@@ -5,6 +5,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Callable
 
+import numpy as np
+import torch
+
 from ..planning import Plan, default_plan
 from ..registry import Registry
 from ..schema import Param
@@ -48,3 +51,23 @@ class Method(ABC):
     @abstractmethod
     def train(self, ctx: TrainContext) -> None:
         """Train, storing every finished ensemble row in ctx.rows and emitting events."""
+
+    def predict(self, ctx: TrainContext, inputs: list[torch.Tensor]) -> list[np.ndarray]:
+        """Probabilities (rows, N, C) float32 of the ensemble on each input set; progress per row.
+
+        The default predicts every stored row deterministically; sampling methods (SWAG, MC dropout)
+        override it and draw each sample once for all input sets, so validation and test see the
+        same ensemble.
+        """
+        from ..members import load_state
+        from ..prediction import predict_probs
+
+        order = sorted(ctx.rows)
+        model = ctx.build_model(0)
+        out: list[list[np.ndarray]] = [[] for _ in inputs]
+        for i, row in enumerate(order):
+            load_state(model, ctx.rows[row])
+            for j, x in enumerate(inputs):
+                out[j].append(predict_probs(model, x, ctx.spec.evaluation["batch_size"]))
+            ctx.progress.phase_step(i + 1, len(order))
+        return [np.stack(rows) for rows in out]
