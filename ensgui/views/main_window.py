@@ -11,11 +11,13 @@ from PySide6.QtWidgets import QMainWindow, QMessageBox, QTabWidget
 from ..engine.events import RunEnded
 from ..engine.spec import Spec
 from ..storage.workspace import Workspace
+from .comparison_view import ComparisonView
 from .monitor_view import MonitorView
 from .results_view import ResultsView
 from .run_controller import RunController
 from .runs_view import RunsView
 from .setup_view import SetupView
+from .weight_space_view import WeightSpaceView
 
 
 class MainWindow(QMainWindow):
@@ -31,16 +33,19 @@ class MainWindow(QMainWindow):
         self.monitor = MonitorView(self.controller, self)
         self.results = ResultsView(workspace, self)
         self.runs = RunsView(workspace, self)
+        self.compare = ComparisonView(workspace, self)
+        self.weight_space = WeightSpaceView(workspace, self)
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
         for widget, title in ((self.setup, "Setup"), (self.monitor, "Monitor"), (self.results, "Results"),
-                              (self.runs, "Runs")):
+                              (self.weight_space, "Weight space"), (self.compare, "Compare"), (self.runs, "Runs")):
             self.tabs.addTab(widget, title)
         self.setCentralWidget(self.tabs)
         self.setup.set_spec(spec)
         self.setup.start_requested.connect(self.start_run)
         self.controller.run_finished.connect(self._run_finished)
         self.runs.run_opened.connect(self.open_run)
+        self.runs.compare_requested.connect(self.compare_runs)
         self._add_menu()
         self.statusBar().showMessage(f"workspace: {workspace.folder}")
 
@@ -79,6 +84,7 @@ class MainWindow(QMainWindow):
             except Exception as exc:  # noqa: BLE001 - an unreadable file must become a message, not a crash
                 QMessageBox.warning(self, "Cannot show results", str(exc))
                 return
+            self._show_analyses(path)
             if ended.status in ("finished", "cancelled") and self.results.has_results():
                 self.tabs.setCurrentWidget(self.results)
 
@@ -95,7 +101,25 @@ class MainWindow(QMainWindow):
         if run.spec is not None:
             self.setup.show_stored(run.spec, path)
         self.results.show_run(path)
+        self._show_analyses(path)
         self.tabs.setCurrentWidget(self.results)
+
+    def _show_analyses(self, path: Path) -> None:
+        """The per-run analysis screens follow the run shown in Results."""
+        try:
+            self.weight_space.show_run(path)
+        except Exception as exc:  # noqa: BLE001 - an analysis that cannot show must not block the results
+            self.statusBar().showMessage(f"weight space: {exc}", 10000)
+
+    def compare_runs(self, paths: list[Path]) -> None:
+        from ..engine.errors import EnsguiError
+
+        try:
+            self.compare.set_runs(paths)
+        except EnsguiError as exc:
+            QMessageBox.warning(self, "Cannot compare", str(exc))
+            return
+        self.tabs.setCurrentWidget(self.compare)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.controller.is_running():

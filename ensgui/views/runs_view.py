@@ -98,6 +98,7 @@ class RunsView(QWidget):
     """Lists the workspace; double click (or Open) emits run_opened(Path). Unreadable files go to a problems line."""
 
     run_opened = Signal(object)
+    compare_requested = Signal(object)  # list[Path] of the selected runs
 
     def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -131,6 +132,11 @@ class RunsView(QWidget):
         self.open_button.clicked.connect(self.open_selected)
         self.open_button.setEnabled(False)
         top.addWidget(self.open_button)
+        self.compare_button = QPushButton("Compare", self)
+        self.compare_button.setToolTip("Overlay the selected runs (Ctrl- or Shift-click rows) on the Compare screen")
+        self.compare_button.clicked.connect(self.compare_selected)
+        self.compare_button.setEnabled(False)
+        top.addWidget(self.compare_button)
         self.refresh_button = QPushButton("Refresh", self)
         self.refresh_button.clicked.connect(lambda: self.refresh(force=True))
         top.addWidget(self.refresh_button)
@@ -139,7 +145,7 @@ class RunsView(QWidget):
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setVisible(False)
         self.table.setSortingEnabled(True)
@@ -153,8 +159,7 @@ class RunsView(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.sortByColumn(COLUMNS.index("created"), Qt.SortOrder.DescendingOrder)
         self.table.itemDoubleClicked.connect(self._double_clicked)
-        self.table.itemSelectionChanged.connect(
-            lambda: self.open_button.setEnabled(self.selected_path() is not None))
+        self.table.itemSelectionChanged.connect(self._selection_changed)
         open_action = QAction("Open", self.table)
         open_action.triggered.connect(self.open_selected)
         self.table.addAction(open_action)
@@ -198,6 +203,19 @@ class RunsView(QWidget):
         if not rows:
             return None
         return self.path_at(rows[0].row())
+
+    def selected_paths(self) -> list[Path]:
+        rows = sorted(index.row() for index in self.table.selectionModel().selectedRows())
+        return [p for p in (self.path_at(r) for r in rows) if p is not None]
+
+    def compare_selected(self) -> None:
+        paths = self.selected_paths()
+        if paths:
+            self.compare_requested.emit(paths)
+
+    def _selection_changed(self) -> None:
+        self.open_button.setEnabled(self.selected_path() is not None)
+        self.compare_button.setEnabled(len(self.selected_paths()) >= 1)
 
     def path_at(self, row: int) -> Path | None:
         item = self.table.item(row, 0)

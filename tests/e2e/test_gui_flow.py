@@ -112,4 +112,13 @@ def test_setup_start_monitor_cancel_and_results(qtbot, tmp_path):
     assert setup.is_read_only() and setup.spec().name == "gui-finished"
     window.tabs.setCurrentWidget(setup)
     shoot(window, "6-setup-stored", tmp_path)
+    assert window.weight_space.disagreement_matrix.shape == (3, 3)
+
+    # Select the finished run in the Runs list and compare it: its curve is overlaid on the Compare screen.
+    window.tabs.setCurrentWidget(window.runs)
+    window.runs.table.selectRow(window.runs.row_of(path))
+    qtbot.mouseClick(window.runs.compare_button, Qt.MouseButton.LeftButton)
+    assert window.tabs.currentWidget() is window.compare
+    assert window.compare.checked_paths() == [path]
+    shoot(window, "7-compare", tmp_path)
     window.close()
