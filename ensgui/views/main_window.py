@@ -12,6 +12,7 @@ from ..engine.events import RunEnded
 from ..engine.spec import Spec
 from ..storage.workspace import Workspace
 from .comparison_view import ComparisonView
+from .interpolation_view import InterpolationView
 from .monitor_view import MonitorView
 from .results_view import ResultsView
 from .run_controller import RunController
@@ -35,10 +36,11 @@ class MainWindow(QMainWindow):
         self.runs = RunsView(workspace, self)
         self.compare = ComparisonView(workspace, self)
         self.weight_space = WeightSpaceView(workspace, self)
+        self.interpolation = InterpolationView(workspace, self)
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
         for widget, title in ((self.setup, "Setup"), (self.monitor, "Monitor"), (self.results, "Results"),
-                              (self.weight_space, "Weight space"), (self.compare, "Compare"), (self.runs, "Runs")):
+                              (self.interpolation, "Interpolation"), (self.weight_space, "Weight space"), (self.compare, "Compare"), (self.runs, "Runs")):
             self.tabs.addTab(widget, title)
         self.setCentralWidget(self.tabs)
         self.setup.set_spec(spec)
@@ -106,10 +108,11 @@ class MainWindow(QMainWindow):
 
     def _show_analyses(self, path: Path) -> None:
         """The per-run analysis screens follow the run shown in Results."""
-        try:
-            self.weight_space.show_run(path)
-        except Exception as exc:  # noqa: BLE001 - an analysis that cannot show must not block the results
-            self.statusBar().showMessage(f"weight space: {exc}", 10000)
+        for title, view in (("interpolation", self.interpolation), ("weight space", self.weight_space)):
+            try:
+                view.show_run(path)
+            except Exception as exc:  # noqa: BLE001 - an analysis that cannot show must not block the results
+                self.statusBar().showMessage(f"{title}: {exc}", 10000)
 
     def compare_runs(self, paths: list[Path]) -> None:
         from ..engine.errors import EnsguiError
@@ -131,6 +134,7 @@ class MainWindow(QMainWindow):
                 return
             self.controller.cancel()
             self.controller.wait()
+        self.interpolation.shutdown()
         event.accept()
 
 

@@ -1,0 +1,659 @@
+"""The Interpolation screen: losses along the line between two snapshots of a run, computed in the background."""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QCloseEvent, QFont
+from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+from ..engine.data import DATASETS, effective_sizes
+from ..engine.errors import CancelledError, EnsguiError
+from ..engine.interpolation import (DEFAULT_POINTS, DEFAULT_TRAIN_OBJECTS, MIN_POINTS, InterpolationResult,
+                                    pair_label, pairs_against_final, snapshot_name)
+from ..engine.models import MODELS, has_batchnorm
+from ..storage.analysis import INTERPOLATION, StoredInterpolation, compute_interpolations, read_interpolations
+from ..storage.reader import RunData, SnapshotInfo, list_snapshots, read_run
+from ..storage.workspace import Workspace
+from .export import export_button, plot_export_actions
+from .live_curves import member_color
+from .monitor_view import format_duration
+from .run_controller import default_threads
+
+MODE_FINAL = "final"
+MODE_PAIR = "pair"
+MODES: tuple[tuple[str, str], ...] = ((MODE_FINAL, "final vs each earlier snapshot"), (MODE_PAIR, "two snapshots"))
+# (array of InterpolationResult, plot title, y axis)
+PLOTS: tuple[tuple[str, str, str], ...] = (("train_loss", "Training loss", "cross-entropy"),
+                                           ("test_loss", "Test loss", "cross-entropy"),
+                                           ("test_error", "Test error", "error rate"))
+DRAIN_INTERVAL_MS = 33  # about 30 progress updates a second, however fast the points come
+MAX_POINTS = 401
+ENDED = ("finished", "cancelled", "failed", "diverged")
+
+
+@dataclass
+class _Drained:
+    progress: tuple[int, int, str] | None
+    results: list[tuple[str, InterpolationResult, dict[str, Any]]]
+    outcome: tuple[str, str] | None
+
+
+class InterpolationMailbox:
+    """Where the worker leaves the latest progress, finished curves and its outcome; the GUI's timer takes them.
+
+    Plain Python under a lock: the engine's callbacks never touch Qt.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._progress: tuple[int, int, str] | None = None
+        self._results: list[tuple[str, InterpolationResult, dict[str, Any]]] = []
+        self._outcome: tuple[str, str] | None = None
+
+    def set_progress(self, done: int, total: int, text: str) -> None:
+        with self._lock:
+            self._progress = (done, total, text)
+
+    def add_result(self, label: str, result: InterpolationResult, meta: dict[str, Any]) -> None:
+        with self._lock:
+            self._results.append((label, result, dict(meta)))
+
+    def finish(self, status: str, message: str) -> None:
+        with self._lock:
+            self._outcome = (status, message)
+
+    def drain(self) -> _Drained:
+        with self._lock:
+            out = _Drained(self._progress, self._results, self._outcome)
+            self._progress, self._results = None, []
+        return out
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: Path
+    pairs: list[tuple[SnapshotInfo, SnapshotInfo]]
+    points: int
+    train_objects: int
+
+
+class _InterpolationWorker(QObject):
+    """Lives in the worker QThread; runs compute_interpolations there and reports only through the mailbox."""
+
+    def __init__(self, job: _Job, mailbox: InterpolationMailbox, stop: threading.Event, threads: int) -> None:
+        super().__init__()
+        self.job = job
+        self.mailbox = mailbox
+        self.stop = stop
+        self.threads = threads
+
+    @Slot()
+    def run(self) -> None:
+        job = self.job
+        try:
+            import torch
+
+            torch.set_num_threads(self.threads)
+            labels = compute_interpolations(job.path, job.pairs, job.points, job.train_objects,
+                                            progress=self.mailbox.set_progress, should_stop=self.stop.is_set,
+                                            on_result=self.mailbox.add_result)
+            self.mailbox.finish("finished", f"{len(labels)} interpolation(s) stored")
+        except CancelledError:
+            self.mailbox.finish("cancelled", "cancelled")
+        except EnsguiError as exc:
+            self.mailbox.finish("failed", str(exc))
+        except Exception as exc:  # noqa: BLE001 - every failure must reach the user as a message, not a crash
+            self.mailbox.finish("failed", f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            # quit() is thread-safe; called before exec() starts, it makes exec() return at once.
+            thread = self.thread()
+            if thread is not None:
+                thread.quit()
+
+
+def snapshot_key(member: int, index: int) -> str:
+    """A combo item's data: text, since Qt compares wrapped Python tuples by identity (findData misses them)."""
+    return f"{int(member)}:{int(index)}"
+
+
+def snapshot_text(s: SnapshotInfo) -> str:
+    """A combo entry: "member 0 snapshot 2 · epoch 10"."""
+    return f"{snapshot_name(s.member, s.index)} · epoch {s.epoch}"
+
+
+def legend_name(label: str, attrs: dict[str, Any], single_member: bool, one_per_member: bool) -> str:
+    """A short legend entry: "snapshot 1 → 3" for one trajectory, "member 0 → 1" for one snapshot per member."""
+    try:
+        am, ai, bm, bi = (int(attrs[k]) for k in ("a_member", "a_index", "b_member", "b_index"))
+    except (KeyError, TypeError, ValueError):
+        return label
+    if single_member and am == bm == 0:
+        return f"snapshot {ai} → {bi}"
+    if one_per_member:
+        return f"member {am} → {bm}"
+    return f"m{am} s{ai} → m{bm} s{bi}"
+
+
+def _titled(title: str, widget: QWidget, button: QWidget, parent: QWidget) -> QWidget:
+    box = QWidget(parent)
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(2)
+    row = QHBoxLayout()
+    row.addWidget(QLabel(f"<b>{html.escape(title)}</b>", box))
+    row.addStretch(1)
+    row.addWidget(button)
+    layout.addLayout(row)
+    layout.addWidget(widget, 1)
+    return box
+
+
+class InterpolationView(QWidget):
+    """One run's snapshots, the pairs to interpolate, Compute/Cancel with progress, and three plots of λ.
+
+    show_run(path) reads a run file (raising EnsguiError when it cannot) and draws the interpolations
+    it already stores. compute() starts the background work; `computation_finished(status, message)` is
+    emitted from the GUI thread once the worker thread has ended and the stored curves are redrawn.
+    """
+
+    computation_finished = Signal(str, str)
+
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.workspace = workspace
+        self.path: Path | None = None
+        self.run: RunData | None = None
+        self.snapshots: list[SnapshotInfo] = []
+        self.stored: dict[str, StoredInterpolation] = {}
+        self.last_status = ""
+        self._batchnorm: bool | None = None
+        self._curves: dict[str, dict[str, pg.PlotDataItem]] = {}
+        self._thread: QThread | None = None
+        self._worker: _InterpolationWorker | None = None
+        self._mailbox = InterpolationMailbox()
+        self._stop = threading.Event()
+        self._job: _Job | None = None
+        self._started = 0.0
+        self._outcome: tuple[str, str] | None = None
+        self._live: dict[str, StoredInterpolation] = {}
+        self._timer = QTimer(self)
+        self._timer.setInterval(DRAIN_INTERVAL_MS)
+        self._timer.timeout.connect(self._drain)
+        self._build()
+        self._enable_inputs()
+        self._show_note("Open a finished run on the Runs screen: its snapshots can then be interpolated here.")
+        app = QCoreApplication.instance()
+        if app is not None:
+            # A window closed without asking must not leave the worker running.
+            app.aboutToQuit.connect(self.shutdown)
+
+    # ------------------------------------------------------------ layout
+
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(8, 8, 8, 8)
+        outer.setSpacing(6)
+        self.title_label = QLabel("Parameter-space interpolation", self)
+        font = QFont(self.title_label.font())
+        font.setPointSizeF(font.pointSizeF() * 1.35)
+        font.setBold(True)
+        self.title_label.setFont(font)
+        self.title_label.setTextFormat(Qt.TextFormat.RichText)
+        self.details_label = QLabel("", self)
+        self.details_label.setWordWrap(True)
+        self.details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        outer.addWidget(self.title_label)
+        outer.addWidget(self.details_label)
+
+        controls = QGridLayout()
+        controls.setHorizontalSpacing(8)
+        controls.setVerticalSpacing(4)
+        self.mode_combo = QComboBox(self)
+        for key, text in MODES:
+            self.mode_combo.addItem(text, key)
+        self.mode_combo.setToolTip("Final vs each earlier snapshot: the Snapshot Ensembles figure, one curve per "
+                                   "earlier snapshot of every member (λ = 1 is the member's final snapshot).\n"
+                                   "Two snapshots: any a (λ = 0) and b (λ = 1) of the run.")
+        self.mode_combo.currentIndexChanged.connect(lambda _: self._enable_inputs())
+        self.a_combo = QComboBox(self)
+        self.b_combo = QComboBox(self)
+        for combo in (self.a_combo, self.b_combo):
+            combo.setMinimumContentsLength(26)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.currentIndexChanged.connect(lambda _: self._enable_inputs())
+        self.points_spin = QSpinBox(self)
+        self.points_spin.setRange(MIN_POINTS, MAX_POINTS)
+        self.points_spin.setValue(DEFAULT_POINTS)
+        self.points_spin.setToolTip(f"λ = 0, 1/(n−1), ..., 1 (at least {MIN_POINTS} points)")
+        self.train_spin = QSpinBox(self)
+        self.train_spin.setRange(100, 10_000_000)
+        self.train_spin.setSingleStep(1000)
+        self.train_spin.setValue(DEFAULT_TRAIN_OBJECTS)
+        self.train_spin.setToolTip("Training objects the training loss is measured on (and BatchNorm statistics "
+                                   "recomputed from): the first ones of the run's shuffled training split, "
+                                   "all of it when it is smaller")
+        self.compute_button = QPushButton("Compute", self)
+        self.compute_button.setDefault(True)
+        self.compute_button.clicked.connect(self.compute)
+        controls.addWidget(QLabel("Pairs:", self), 0, 0)
+        controls.addWidget(self.mode_combo, 0, 1)
+        controls.addWidget(QLabel("a (λ = 0):", self), 0, 2)
+        controls.addWidget(self.a_combo, 0, 3)
+        controls.addWidget(QLabel("b (λ = 1):", self), 0, 4)
+        controls.addWidget(self.b_combo, 0, 5)
+        controls.addWidget(QLabel("Grid points:", self), 1, 0)
+        controls.addWidget(self.points_spin, 1, 1)
+        controls.addWidget(QLabel("Training objects:", self), 1, 2)
+        controls.addWidget(self.train_spin, 1, 3)
+        self.train_hint = QLabel("", self)
+        self.train_hint.setStyleSheet("color: #666;")
+        self.train_spin.valueChanged.connect(lambda _: self._fill_train_hint())
+        controls.addWidget(self.train_hint, 1, 4)
+        controls.addWidget(self.compute_button, 1, 5)
+        controls.setColumnStretch(6, 1)
+        outer.addLayout(controls)
+
+        progress = QHBoxLayout()
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("")
+        self.progress_bar.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setMinimumWidth(100)
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        progress.addWidget(self.progress_bar, 1)
+        progress.addWidget(self.cancel_button)
+        outer.addLayout(progress)
+
+        self.note_label = QLabel("", self)
+        self.note_label.setWordWrap(True)
+        self.note_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        outer.addWidget(self.note_label)
+
+        plots = QWidget(self)
+        grid = QHBoxLayout(plots)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(8)
+        self.plots: dict[str, pg.PlotWidget] = {}
+        self.export_actions: dict[str, list] = {}
+        for key, title, y_label in PLOTS:
+            plot = pg.PlotWidget(plots)
+            item = plot.getPlotItem()
+            item.setLabel("bottom", "λ")
+            item.setLabel("left", y_label)
+            item.getAxis("left").enableAutoSIPrefix(False)
+            # Wide enough for "0.425" beside the axis title: pyqtgraph sizes it before the ticks are known.
+            item.getAxis("left").setWidth(64)
+            item.showGrid(x=True, y=True, alpha=0.25)
+            item.setXRange(0.0, 1.0, padding=0.03)
+            plot.setMinimumSize(240, 220)
+            backdrop = pg.mkColor(pg.getConfigOption("background"))
+            backdrop.setAlpha(190)
+            item.addLegend(offset=(-8, 8), labelTextSize="8pt", verSpacing=-6, brush=pg.mkBrush(backdrop),
+                           pen=pg.mkPen(160, 160, 160))
+            actions = plot_export_actions(plot, lambda key=key: self._file_stem(key))
+            self.plots[key] = plot
+            self.export_actions[key] = actions
+            grid.addWidget(_titled(title, plot, export_button(actions, plots), plots), 1)
+        outer.addWidget(plots, 1)
+
+    # ------------------------------------------------------------ public API
+
+    def show_run(self, path: Path | str) -> None:
+        """Read a run file, list its snapshots and draw its stored interpolations; raises EnsguiError."""
+        path = Path(path)
+        if self.is_computing():
+            # The worker writes into the file shown; opening a file (even the same one again) ends that work
+            # first, so what is read below is complete.
+            self.cancel()
+            self.wait()
+        run = read_run(path, with_probs=False)
+        snapshots = list_snapshots(path)
+        stored = read_interpolations(path)
+        self.path, self.run, self.snapshots, self.stored = path, run, snapshots, stored
+        self._live = {}
+        self._batchnorm = self._model_has_batchnorm(run)
+        self._fill_header(run)
+        self._fill_train_hint()
+        self._fill_combos()
+        # The paper's figure where the run has earlier snapshots; otherwise the pair of combos.
+        mode = MODE_FINAL if pairs_against_final(snapshots) else MODE_PAIR
+        self.mode_combo.setCurrentIndex(self.mode_combo.findData(mode))
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("")
+        self._redraw()
+        self._enable_inputs()
+
+    def mode(self) -> str:
+        return str(self.mode_combo.currentData())
+
+    def selected_pairs(self) -> list[tuple[SnapshotInfo, SnapshotInfo]]:
+        """The (a, b) pairs Compute would interpolate with the current choices."""
+        if self.mode() == MODE_FINAL:
+            return pairs_against_final(self.snapshots)
+        a, b = self._combo_snapshot(self.a_combo), self._combo_snapshot(self.b_combo)
+        if a is None or b is None or (a.member, a.index) == (b.member, b.index):
+            return []
+        return [(a, b)]
+
+    def is_computing(self) -> bool:
+        return self._thread is not None
+
+    def compute(self) -> None:
+        """Start interpolating the selected pairs in a worker thread (refused while one is active)."""
+        if self.is_computing():
+            raise RuntimeError("an interpolation is already being computed: cancel it or wait for it first")
+        pairs = self.selected_pairs()
+        if self.path is None or not pairs:
+            self._show_note(self._why_not_computable() or "Nothing to compute.", error=True)
+            return
+        job = _Job(self.path, pairs, int(self.points_spin.value()), int(self.train_spin.value()))
+        self._job = job
+        self._mailbox = InterpolationMailbox()
+        self._stop = threading.Event()
+        self._outcome = None
+        self._live = {}
+        self._started = time.monotonic()
+        thread = QThread()
+        thread.setObjectName("ensgui-interpolation")
+        worker = _InterpolationWorker(job, self._mailbox, self._stop, default_threads())
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        thread.finished.connect(self._thread_finished)
+        self._thread, self._worker = thread, worker
+        self.last_status = "running"
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("0% — starting")
+        count = f"{len(pairs)} pair" + ("s" if len(pairs) != 1 else "")
+        self._show_note(f"Computing {count} on a grid of {job.points} points…")
+        self._enable_inputs()
+        thread.start()
+        self._timer.start()
+
+    def cancel(self) -> None:
+        """Ask the worker to stop before its next batch; pairs already finished stay stored."""
+        if self.is_computing():
+            self._stop.set()
+            self.cancel_button.setEnabled(False)
+            self.cancel_button.setText("Cancelling…")
+
+    def wait(self, timeout_ms: int = -1) -> bool:
+        """Join the worker thread (forever when timeout_ms < 0); True once nothing is being computed."""
+        thread = self._thread
+        if thread is None:
+            return True
+        done = thread.wait() if timeout_ms < 0 else thread.wait(int(timeout_ms))
+        if done:
+            self._finish()
+        return done
+
+    @Slot()
+    def shutdown(self) -> None:
+        self.cancel()
+        self.wait()
+
+    def drawn(self, key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """What a plot shows: label -> (λ, values) of every curve, as handed to pyqtgraph."""
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for label, curves in self._curves.items():
+            curve = curves[key]
+            out[label] = (np.asarray(curve.xData), np.asarray(curve.yData))
+        return out
+
+    def legend_names(self, key: str = "test_error") -> list[str]:
+        legend = self.plots[key].getPlotItem().legend
+        return [label.text for _, label in legend.items] if legend is not None else []
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    # ------------------------------------------------------------ filling
+
+    def _model_has_batchnorm(self, run: RunData) -> bool | None:
+        spec = run.spec
+        if spec is None:
+            return None
+        try:
+            info = DATASETS.get(spec.data.name).factory.info
+            model = MODELS.get(spec.model.name).factory(spec.model.params, info.input_shape, info.num_classes)
+        except Exception:  # noqa: BLE001 - only a hint in the header; the computation reports real problems
+            return None
+        return has_batchnorm(model)
+
+    def _fill_header(self, run: RunData) -> None:
+        s = run.summary
+        self.title_label.setText(f"Interpolation · {html.escape(s.name)} "
+                                 f"<span style='font-weight:normal'>[{html.escape(s.status)}]</span>")
+        members = len({snap.member for snap in self.snapshots})
+        bn = {True: "BatchNorm statistics recomputed at every λ", False: "no BatchNorm",
+              None: "BatchNorm unknown"}[self._batchnorm]
+        parts = [("method", s.method), ("model", s.model), ("dataset", s.dataset),
+                 ("snapshots", f"{len(self.snapshots)} of {members} member" + ("s" if members != 1 else ""))]
+        text = " &nbsp;·&nbsp; ".join(f"{k}: <b>{html.escape(v or '–')}</b>" for k, v in parts)
+        text += f" &nbsp;·&nbsp; {bn}"
+        text += (f"<br><span style='color:#666'>θ(λ) = (1 − λ)·θ<sub>a</sub> + λ·θ<sub>b</sub>; "
+                 f"stored in {html.escape(str(run.path))} under /{INTERPOLATION}</span>")
+        self.details_label.setText(text)
+
+    def _training_objects(self) -> int | None:
+        """Objects in the run's training split, from its spec (None when the spec does not build)."""
+        spec = self.run.spec if self.run is not None else None
+        if spec is None:
+            return None
+        try:
+            return effective_sizes(DATASETS.get(spec.data.name).factory.info, spec.data.params)[0]
+        except EnsguiError:
+            return None
+
+    def _fill_train_hint(self) -> None:
+        available = self._training_objects()
+        if available is None:
+            self.train_hint.setText("")
+        elif self.train_spin.value() >= available:
+            self.train_hint.setText(f"uses all {available} in the run")
+        else:
+            self.train_hint.setText(f"of {available} in the run")
+
+    def _fill_combos(self) -> None:
+        for combo in (self.a_combo, self.b_combo):
+            combo.blockSignals(True)
+            combo.clear()
+            for snap in self.snapshots:
+                combo.addItem(snapshot_text(snap), snapshot_key(snap.member, snap.index))
+            combo.blockSignals(False)
+        if self.snapshots:
+            # Earliest against latest: across a trajectory that is the widest pair, across members the first two.
+            self.a_combo.setCurrentIndex(0)
+            self.b_combo.setCurrentIndex(len(self.snapshots) - 1)
+
+    def _combo_snapshot(self, combo: QComboBox) -> SnapshotInfo | None:
+        key = combo.currentData()
+        for snap in self.snapshots:
+            if snapshot_key(snap.member, snap.index) == key:
+                return snap
+        return None
+
+    def _why_not_computable(self) -> str:
+        if self.run is None:
+            return "Open a run first."
+        status = self.run.summary.status
+        if status not in ENDED:
+            return (f"This run is {status}: interpolations are computed once a run has ended "
+                    f"(finished or cancelled).")
+        if not self.snapshots:
+            return "This run stored no snapshots, so there is nothing to interpolate."
+        if self.run.spec is None:
+            return "This run's spec no longer builds in this ensgui, so its model and data are unknown."
+        if self.mode() == MODE_FINAL and not pairs_against_final(self.snapshots):
+            return ("Every member of this run has a single snapshot, so none has an earlier one: "
+                    "choose “two snapshots” and pick a and b (e.g. two members).")
+        if self.mode() == MODE_PAIR and not self.selected_pairs():
+            return "a and b are the same snapshot: pick two different ones."
+        return ""
+
+    def _enable_inputs(self) -> None:
+        busy = self.is_computing()
+        loaded = self.run is not None
+        pair_mode = self.mode() == MODE_PAIR
+        self.mode_combo.setEnabled(loaded and not busy)
+        self.a_combo.setEnabled(loaded and pair_mode and not busy)
+        self.b_combo.setEnabled(loaded and pair_mode and not busy)
+        self.points_spin.setEnabled(not busy)
+        self.train_spin.setEnabled(not busy)
+        why = self._why_not_computable() if loaded else "Open a run first."
+        self.compute_button.setEnabled(not busy and not why)
+        self.compute_button.setToolTip(why or "Interpolate the selected pairs and store them in the run file")
+        self.cancel_button.setEnabled(busy and not self._stop.is_set())
+        if not busy:
+            self.cancel_button.setText("Cancel")
+            if loaded:
+                self._show_idle_note(why)
+
+    def _show_idle_note(self, why: str) -> None:
+        if why:
+            self._show_note(why, error=False)
+            return
+        pairs = self.selected_pairs()
+        if self.mode() == MODE_FINAL:
+            text = (f"{len(pairs)} pair" + ("s" if len(pairs) != 1 else "") +
+                    ": each member's final snapshot (λ = 1) against each of its earlier snapshots (λ = 0).")
+        else:
+            a, b = pairs[0]
+            text = (f"One pair: {snapshot_name(a.member, a.index)} (λ = 0) → "
+                    f"{snapshot_name(b.member, b.index)} (λ = 1).")
+        if self.last_status and self.last_status != "running":
+            text = f"{self._outcome_text()} {text}"
+        self._show_note(text)
+
+    def _show_note(self, text: str, error: bool = False) -> None:
+        self.note_label.setStyleSheet("color: #c62828;" if error else "color: #444;")
+        self.note_label.setText(text)
+
+    # ------------------------------------------------------------ background work
+
+    @Slot()
+    def _drain(self) -> None:
+        drained = self._mailbox.drain()
+        if drained.progress is not None:
+            done, total, text = drained.progress
+            fraction = done / total if total else 0.0
+            self.progress_bar.setValue(int(round(1000 * fraction)))
+            elapsed = time.monotonic() - self._started
+            status = f"{int(100 * fraction)}% — {text} — {format_duration(elapsed)} elapsed"
+            if 0 < done < total:
+                status += f", ETA {format_duration(elapsed * (total - done) / done)}"
+            self.progress_bar.setFormat(status)
+        if drained.results:
+            for label, result, meta in drained.results:
+                self._live[label] = StoredInterpolation(result, meta)
+            self._redraw()
+        if drained.outcome is not None:
+            self._outcome = drained.outcome
+
+    @Slot()
+    def _thread_finished(self) -> None:
+        if self._thread is not None and self._thread.isFinished():
+            self._finish()
+
+    def _finish(self) -> None:
+        thread = self._thread
+        if thread is None:
+            return
+        thread.wait()
+        self._drain()
+        self._timer.stop()
+        self._thread, self._worker = None, None
+        status, message = self._outcome or ("failed", "the worker ended without a result")
+        self.last_status = status
+        self._outcome = (status, message)
+        self._live = {}
+        try:
+            if self.path is not None:
+                self.stored = read_interpolations(self.path)
+        except EnsguiError as exc:
+            status, message = "failed", f"the interpolations were computed but cannot be read back: {exc}"
+            self.last_status, self._outcome = status, (status, message)
+        if status == "finished":
+            self.progress_bar.setValue(1000)
+            self.progress_bar.setFormat(f"100% — done in {format_duration(time.monotonic() - self._started)}")
+        else:
+            self.progress_bar.setFormat(f"{status}")
+        self._redraw()
+        self._enable_inputs()
+        if status == "failed":
+            self._show_note(self._outcome_text(), error=True)
+        self.computation_finished.emit(status, message)
+
+    def _outcome_text(self) -> str:
+        status, message = self._outcome or ("", "")
+        job = self._job
+        pairs = len(job.pairs) if job is not None else 0
+        if status == "finished":
+            return f"Done: {message} in the run file."
+        if status == "cancelled":
+            kept = sum(1 for a, b in (job.pairs if job else []) if pair_label(a, b) in self.stored)
+            return f"Cancelled: {kept} of {pairs} pair(s) had finished and are stored."
+        if status == "failed":
+            return f"Interpolation failed: {message}"
+        return ""
+
+    # ------------------------------------------------------------ drawing
+
+    def _shown(self) -> dict[str, StoredInterpolation]:
+        shown = dict(self.stored)
+        for label, item in self._live.items():
+            shown.pop(label, None)  # a recomputed pair moves to the end, as it will in the file
+            shown[label] = item
+        return shown
+
+    def _redraw(self) -> None:
+        shown = self._shown()
+        members = {s.member for s in self.snapshots}
+        per_member = {m: sum(1 for s in self.snapshots if s.member == m) for m in members}
+        single_member = members <= {0}
+        one_per_member = bool(per_member) and max(per_member.values()) == 1
+        self._curves = {}
+        for key, plot in self.plots.items():
+            item = plot.getPlotItem()
+            item.clear()
+            if item.legend is not None:
+                item.legend.clear()
+        for i, (label, (result, attrs)) in enumerate(shown.items()):
+            color = member_color(i, len(shown))
+            name = legend_name(label, attrs, single_member, one_per_member)
+            curves: dict[str, pg.PlotDataItem] = {}
+            for key, plot in self.plots.items():
+                curve = pg.PlotDataItem(np.asarray(result.lambdas, dtype=np.float64),
+                                        np.asarray(getattr(result, key), dtype=np.float64),
+                                        pen=pg.mkPen(color, width=2), symbol="o", symbolSize=4, symbolPen=None,
+                                        symbolBrush=color, name=name)
+                plot.getPlotItem().addItem(curve)
+                curves[key] = curve
+            self._curves[label] = curves
+        for plot in self.plots.values():
+            plot.getPlotItem().setXRange(0.0, 1.0, padding=0.03)
+            plot.getPlotItem().enableAutoRange(axis="y")
+        for actions in self.export_actions.values():
+            for action in actions:
+                action.setEnabled(bool(shown))
+
+    def _file_stem(self, key: str) -> str:
+        name = self.path.stem if self.path is not None else "run"
+        return f"{name}-interpolation-{key.replace('_', '-')}"
+
+
+__all__ = ["InterpolationMailbox", "InterpolationView", "MODE_FINAL", "MODE_PAIR", "legend_name", "snapshot_key",
+           "snapshot_text"]
