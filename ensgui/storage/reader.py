@@ -105,8 +105,9 @@ def open_run(path: Path | str) -> Iterator[h5py.File]:
             yield f
         except RunFileError:
             raise
-        except (OSError, KeyError, ValueError, TypeError) as exc:
-            # A file cut short after its header (or caught mid-write) fails only when a dataset is read.
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+            # A file cut short after its header (or caught mid-write) fails only when a dataset is read;
+            # h5py reports a half-written group index as RuntimeError.
             raise RunFileError(f"{path} is damaged and cannot be read (truncated or caught mid-write): "
                                f"{_one_line(exc)}") from None
     finally:
