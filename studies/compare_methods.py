@@ -4,7 +4,7 @@ Usage: python studies/compare_methods.py --out study-runs [--train-size 10000] [
 Each method starts from its preset (resources/presets/<method>.toml, methods.md's small-scale
 defaults) with the data size and epoch budget overridden equally for all; the deep ensemble has 10
 members so that DEE is defined up to 10. Runs already in --out are reused, so an interrupted study
-resumes. Prints a markdown table of error, NLL and CNLL at 1, 5 and 10 members with DEE.
+resumes. Prints a markdown table of error, NLL and CNLL at 1, 5, 10 and all K members with DEE.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ensgui.cli import TerminalProgress
-from ensgui.engine.comparison import summary_table
 from ensgui.engine.dee import dee_from_cnll
 from ensgui.engine.runner import run_spec
 from ensgui.engine.spec import Spec
@@ -71,20 +72,27 @@ def main() -> None:
     for method in args.methods:
         spec = study_spec(method, args.train_size, args.val_size, args.epochs, args.seed)
         curves[method] = read_run(run_or_reuse(spec, out, args.threads), with_probs=False).eval["test"].curves
-    table = summary_table([(m, c) for m, c in curves.items()], sizes=SIZES, metrics=("error", "nll", "cnll"))
     reference = curves.get("deep_ensemble", {}).get("cnll")
-    print(f"| method | rows | error % @1 / @5 / @10 | NLL @1 / @5 / @10 | CNLL @1 / @5 / @10 | DEE @1 / @5 / @10 |")
+    print("| method | K | error % @1 / @5 / @10 / @K | NLL @1 / @5 / @10 / @K | CNLL @1 / @5 / @10 / @K "
+          "| DEE @1 / @5 / @10 / @K |")
     print("|---|---|---|---|---|---|")
     for method, c in curves.items():
         rows = len(c["error"])
-        err = " / ".join(cell(100 * table.value(method, "error", k), 2) for k in SIZES)
-        nll = " / ".join(cell(table.value(method, "nll", k), 4) for k in SIZES)
-        cnll = " / ".join(cell(table.value(method, "cnll", k), 4) for k in SIZES)
+        sizes = [*SIZES, rows]  # @K: the whole ensemble, whatever its size
+
+        def at(metric: str, scale: float = 1.0) -> list[float]:
+            return [scale * c[metric][k - 1, 0] if k <= rows else math.nan for k in sizes]
+
+        err = " / ".join(cell(v, 2) for v in at("error", 100.0))
+        nll = " / ".join(cell(v, 4) for v in at("nll"))
+        cnll = " / ".join(cell(v, 4) for v in at("cnll"))
         dee = "–"
         if reference is not None:
-            values = [table.value(method, "cnll", k) for k in SIZES]
-            dees = dee_from_cnll(reference[:, 0], [v for v in values if not math.isnan(v)])
-            dee = " / ".join(cell(d, 2) for d in dees) + " / –" * (len(SIZES) - len(dees))
+            values = np.array(at("cnll"))
+            dees = np.full(len(values), np.nan)
+            known = ~np.isnan(values)
+            dees[known] = dee_from_cnll(reference[:, 0], values[known])
+            dee = " / ".join(cell(d, 2) for d in dees)
         print(f"| {method} | {rows} | {err} | {nll} | {cnll} | {dee} |")
 
 
