@@ -37,3 +37,30 @@ def train_run_file(folder: Path, **kwargs) -> Path:
     result = run_spec(spec, [RunWriter(path)], threads=1)
     assert result.status == "finished", result.error
     return path
+
+
+def compute_and_check_interpolation(qtbot, window, path: Path, pairs: int) -> None:
+    """Click Compute on the Interpolation screen (default: final vs each earlier snapshot) and check that
+    what it draws is what it stored in the run file, on at least 21 points."""
+    import numpy as np
+    from PySide6.QtCore import Qt
+
+    from ensgui.storage.analysis import read_interpolations
+
+    view = window.interpolation
+    window.tabs.setCurrentWidget(view)
+    assert view.mode() == "final" and len(view.selected_pairs()) == pairs
+    view.train_spin.setValue(500)
+    done = []
+    view.computation_finished.connect(lambda status, message: done.append(status))
+    qtbot.mouseClick(view.compute_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: done == ["finished"], timeout=120000)
+    stored = read_interpolations(path)
+    assert len(stored) == pairs
+    for key in ("train_loss", "test_loss", "test_error"):
+        drawn = view.drawn(key)
+        assert set(drawn) == set(stored)
+        for label, (result, _attrs) in stored.items():
+            assert len(result.lambdas) >= 21
+            np.testing.assert_array_equal(drawn[label][0], result.lambdas)
+            np.testing.assert_array_equal(drawn[label][1], getattr(result, key))

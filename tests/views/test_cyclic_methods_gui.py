@@ -13,8 +13,8 @@ from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QLineEdit
 from ensgui.app import create_window
 from ensgui.engine.planning import plan_for
 from ensgui.resources import default_spec
-from ensgui.storage.analysis import read_interpolations
 from ensgui.views.export import VALUE_ROLE
+from support import compute_and_check_interpolation
 
 SHOTS = Path("/tmp/ensgui-shots")
 # Per method: what the user types into its form; each gives 4 ensemble rows on 1000 objects in 4 epochs.
@@ -112,24 +112,7 @@ def test_cyclic_method_from_setup_to_results(qtbot, tmp_path, method):
             shown = np.array([table.item(r, headers.index(column)).data(VALUE_ROLE) for r in range(table.rowCount())])
             np.testing.assert_allclose(shown, stored, rtol=0, atol=1e-12)
 
-    # Interpolation: the default pairs the final snapshot with each earlier one; computed in the background,
-    # stored in the run file, and drawn exactly as stored.
-    view = window.interpolation
-    window.tabs.setCurrentWidget(view)
-    assert view.mode() == "final" and len(view.selected_pairs()) == len(plan.snapshots) - 1
-    view.train_spin.setValue(500)
-    done = []
-    view.computation_finished.connect(lambda status, message: done.append(status))
-    qtbot.mouseClick(view.compute_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: done == ["finished"], timeout=120000)
+    # Interpolation: the final snapshot against each earlier one, computed in the background and stored.
+    compute_and_check_interpolation(qtbot, window, path, pairs=len(plan.snapshots) - 1)
     shoot(window, tmp_path, method, "3-interpolation")
-    stored = read_interpolations(path)
-    assert len(stored) == len(plan.snapshots) - 1
-    for key in ("train_loss", "test_loss", "test_error"):
-        drawn = view.drawn(key)
-        assert set(drawn) == set(stored)
-        for label, (result, _attrs) in stored.items():
-            assert len(result.lambdas) >= 21
-            np.testing.assert_array_equal(drawn[label][0], result.lambdas)
-            np.testing.assert_array_equal(drawn[label][1], getattr(result, key))
     window.close()

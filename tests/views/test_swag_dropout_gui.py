@@ -12,7 +12,9 @@ from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QLineEdit
 
 from ensgui.app import create_window
 from ensgui.resources import default_spec
+from ensgui.engine.planning import plan_for
 from ensgui.views.export import VALUE_ROLE
+from support import compute_and_check_interpolation
 
 SHOTS = Path("/tmp/ensgui-shots")
 SAMPLES = 3
@@ -106,4 +108,15 @@ def test_sampling_method_from_setup_to_results(qtbot, tmp_path, method):
         probs = f["eval/test/probs"][()]
     # Samples (SWAG) and passes (dropout) are different nets, not copies of one.
     assert not np.allclose(probs[0], probs[1])
+
+    # Interpolation between SWAG's collected weights (final against each earlier); MC dropout trains one net
+    # with one snapshot, so there is no pair to interpolate and Compute stays off.
+    collected = len(plan_for(setup.spec()).snapshots)
+    if method == "swag":
+        compute_and_check_interpolation(qtbot, window, path, pairs=collected - 1)
+        shoot(window, f"issue3-{method}-4-interpolation", tmp_path)
+    else:
+        window.tabs.setCurrentWidget(window.interpolation)
+        assert collected == 1 and window.interpolation.selected_pairs() == []
+        assert not window.interpolation.compute_button.isEnabled()
     window.close()
