@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from support import tiny_spec_dict, train_run_file  # noqa: F401 - re-exported for fixtures
+from support import train_run_file
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

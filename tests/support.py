@@ -64,3 +64,30 @@ def compute_and_check_interpolation(qtbot, window, path: Path, pairs: int) -> No
             assert len(result.lambdas) >= 21
             np.testing.assert_array_equal(drawn[label][0], result.lambdas)
             np.testing.assert_array_equal(drawn[label][1], getattr(result, key))
+
+
+SHOTS = Path("/tmp/ensgui-shots")  # a fixed place to look at the screens after a run, beside tmp_path
+
+
+def save_screenshot(widget, folder: Path, name: str) -> None:
+    """Grab a widget as a user would see it and save it as <name>.png in folder and in SHOTS."""
+    from PySide6.QtCore import QCoreApplication
+
+    QCoreApplication.sendPostedEvents()  # pending layout requests, so the picture shows the settled layout
+    image = widget.grab()
+    assert image.save(str(folder / f"{name}.png"))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    image.save(str(SHOTS / f"{name}.png"))
+
+
+def type_into(qtbot, setup, section: str, field: str, text: str) -> None:
+    """Select a Setup field's text and type a new value, as a user does."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QAbstractSpinBox, QLineEdit
+
+    editor = setup.editors[section].form().fields[field].editor
+    line = editor.lineEdit() if isinstance(editor, QAbstractSpinBox) else editor
+    assert isinstance(line, QLineEdit)
+    line.selectAll()
+    qtbot.keyClicks(line, text)
+    qtbot.keyClick(line, Qt.Key.Key_Tab)

@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractSpinBox, QLineEdit
 
 from ensgui.app import create_window
 from ensgui.resources import default_spec
 from ensgui.views.export import VALUE_ROLE
+from support import save_screenshot, type_into
 
-SHOTS = Path("/tmp/ensgui-shots")
-
-
-def shoot(window, name: str, folder: Path) -> None:
-    image = window.grab()
-    image.save(str(folder / f"{name}.png"))
-    SHOTS.mkdir(exist_ok=True)
-    image.save(str(SHOTS / f"e2e-{name}.png"))
-
-
-def type_into(qtbot, setup, section: str, field: str, text: str) -> None:
-    """Select a field's text and type a new value, as a user does."""
-    editor = setup.editors[section].form().fields[field].editor
-    line = editor.lineEdit() if isinstance(editor, QAbstractSpinBox) else editor
-    assert isinstance(line, QLineEdit)
-    line.selectAll()
-    qtbot.keyClicks(line, text)
-    qtbot.keyClick(line, Qt.Key.Key_Tab)
 
 
 def choose(setup, section: str, name: str) -> None:
@@ -47,7 +28,7 @@ def test_setup_start_monitor_cancel_and_results(qtbot, tmp_path):
     window.show()
     setup = window.setup
     assert setup.spec() == default_spec()
-    shoot(window, "1-setup-default", tmp_path)
+    save_screenshot(window, tmp_path, "e2e-1-setup-default")
 
     # Fill the setup: a small deep ensemble of MLPs, by typing into the generated forms.
     choose(setup, "model", "lenet300_100")
@@ -66,14 +47,14 @@ def test_setup_start_monitor_cancel_and_results(qtbot, tmp_path):
     qtbot.mouseClick(setup.start_button, Qt.MouseButton.LeftButton)
     assert window.tabs.currentWidget() is window.monitor
     qtbot.waitUntil(lambda: window.monitor.loss_plot.point_count() > 0, timeout=60000)
-    shoot(window, "2-monitor-training", tmp_path)
+    save_screenshot(window, tmp_path, "e2e-2-monitor-training")
     qtbot.waitUntil(lambda: len(finished) == 1, timeout=120000)
     ended, path = finished[0]
     assert ended.status == "finished" and window.monitor.status() == "finished"
 
     # Results opened by themselves; the table holds exactly the run file's curves.
     assert window.tabs.currentWidget() is window.results
-    shoot(window, "3-results", tmp_path)
+    save_screenshot(window, tmp_path, "e2e-3-results")
     table = window.results.curves_table
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     with h5py.File(path, "r") as f:
@@ -95,7 +76,7 @@ def test_setup_start_monitor_cancel_and_results(qtbot, tmp_path):
     qtbot.waitUntil(lambda: len(finished) == 2, timeout=30000)
     cancelled_end, cancelled_path = finished[1]
     assert cancelled_end.status == "cancelled"
-    shoot(window, "4-monitor-cancelled", tmp_path)
+    save_screenshot(window, tmp_path, "e2e-4-monitor-cancelled")
     with h5py.File(cancelled_path, "r") as f:
         assert f.attrs["status"] == "cancelled"
         assert len(f["metrics/0/train_loss"]) > 0
@@ -103,7 +84,7 @@ def test_setup_start_monitor_cancel_and_results(qtbot, tmp_path):
     # The Runs list shows both; opening the finished one shows its setup read-only and its results.
     window.tabs.setCurrentWidget(window.runs)
     window.runs.refresh(force=True)
-    shoot(window, "5-runs", tmp_path)
+    save_screenshot(window, tmp_path, "e2e-5-runs")
     statuses = {window.runs.path_at(r).name: window.runs.table.item(r, 1).text()
                 for r in range(window.runs.table.rowCount())}
     assert statuses == {path.name: "finished", cancelled_path.name: "cancelled"}
@@ -111,7 +92,7 @@ def test_setup_start_monitor_cancel_and_results(qtbot, tmp_path):
     assert window.tabs.currentWidget() is window.results
     assert setup.is_read_only() and setup.spec().name == "gui-finished"
     window.tabs.setCurrentWidget(setup)
-    shoot(window, "6-setup-stored", tmp_path)
+    save_screenshot(window, tmp_path, "e2e-6-setup-stored")
     assert window.weight_space.disagreement_matrix.shape == (3, 3)
 
     # Select the finished run in the Runs list and compare it: its curve is overlaid on the Compare screen.
@@ -120,5 +101,5 @@ def test_setup_start_monitor_cancel_and_results(qtbot, tmp_path):
     qtbot.mouseClick(window.runs.compare_button, Qt.MouseButton.LeftButton)
     assert window.tabs.currentWidget() is window.compare
     assert window.compare.checked_paths() == [path]
-    shoot(window, "7-compare", tmp_path)
+    save_screenshot(window, tmp_path, "e2e-7-compare")
     window.close()

@@ -2,45 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from PySide6.QtCore import QCoreApplication, Qt
-from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QLineEdit
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox
 
 from ensgui.app import create_window
 from ensgui.engine.planning import plan_for
 from ensgui.resources import default_spec
 from ensgui.views.export import VALUE_ROLE
-from support import compute_and_check_interpolation
+from support import compute_and_check_interpolation, save_screenshot, type_into
 
-SHOTS = Path("/tmp/ensgui-shots")
 # Per method: what the user types into its form; each gives 4 ensemble rows on 1000 objects in 4 epochs.
 FORMS = {
     "snapshot": {"cycles": "4", "alpha0": "0.1"},
     "fge": {"pretrain_fraction": "0.5", "cycle_epochs": "0.5"},
     "csgld": {"cycles": "2", "samples_per_cycle": "2", "beta": "0.8"},
 }
-
-
-def shoot(window, folder: Path, method: str, name: str) -> None:
-    QCoreApplication.sendPostedEvents()  # pending layout requests, so the picture shows the settled layout
-    image = window.grab()
-    assert image.save(str(folder / f"issue3-{method}-{name}.png"))
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    image.save(str(SHOTS / f"issue3-{method}-{name}.png"))
-
-
-def type_into(qtbot, setup, section: str, field: str, text: str) -> None:
-    """Select a field's text and type a new value, as a user does."""
-    editor = setup.editors[section].form().fields[field].editor
-    line = editor.lineEdit() if isinstance(editor, QAbstractSpinBox) else editor
-    assert isinstance(line, QLineEdit)
-    line.selectAll()
-    qtbot.keyClicks(line, text)
-    qtbot.keyClick(line, Qt.Key.Key_Tab)
 
 
 def pick(qtbot, combo: QComboBox, name: str) -> None:
@@ -89,7 +69,7 @@ def test_cyclic_method_from_setup_to_results(qtbot, tmp_path, method):
     np.testing.assert_array_equal(x, plan.snapshots)
     np.testing.assert_array_equal(y, plan.lr[plan.snapshots])
     assert setup.summary_labels["rows"].text() == "4"
-    shoot(window, tmp_path, method, "1-setup")
+    save_screenshot(window, tmp_path, f"issue3-{method}-1-setup")
 
     finished = []
     window.controller.run_finished.connect(lambda ended, path: finished.append((ended, path)))
@@ -101,7 +81,7 @@ def test_cyclic_method_from_setup_to_results(qtbot, tmp_path, method):
 
     # The Results table shows exactly the run file's curves, one line per ensemble size up to all snapshots.
     qtbot.waitUntil(lambda: window.tabs.currentWidget() is window.results, timeout=5000)
-    shoot(window, tmp_path, method, "2-results")
+    save_screenshot(window, tmp_path, f"issue3-{method}-2-results")
     table = window.results.curves_table
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     with h5py.File(path, "r") as f:
@@ -114,5 +94,5 @@ def test_cyclic_method_from_setup_to_results(qtbot, tmp_path, method):
 
     # Interpolation: the final snapshot against each earlier one, computed in the background and stored.
     compute_and_check_interpolation(qtbot, window, path, pairs=len(plan.snapshots) - 1)
-    shoot(window, tmp_path, method, "3-interpolation")
+    save_screenshot(window, tmp_path, f"issue3-{method}-3-interpolation")
     window.close()

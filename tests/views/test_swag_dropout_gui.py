@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QLineEdit
+from PySide6.QtWidgets import QComboBox
 
 from ensgui.app import create_window
 from ensgui.resources import default_spec
 from ensgui.engine.planning import plan_for
 from ensgui.views.export import VALUE_ROLE
-from support import compute_and_check_interpolation
+from support import compute_and_check_interpolation, save_screenshot, type_into
 
-SHOTS = Path("/tmp/ensgui-shots")
 SAMPLES = 3
-
-
-def shoot(window, name: str, folder: Path) -> None:
-    image = window.grab()
-    image.save(str(folder / f"{name}.png"))
-    SHOTS.mkdir(exist_ok=True)
-    image.save(str(SHOTS / f"{name}.png"))
-
-
-def type_into(qtbot, setup, section: str, field: str, text: str) -> None:
-    """Select a field's text and type a new value, as a user does."""
-    editor = setup.editors[section].form().fields[field].editor
-    line = editor.lineEdit() if isinstance(editor, QAbstractSpinBox) else editor
-    assert isinstance(line, QLineEdit)
-    line.selectAll()
-    qtbot.keyClicks(line, text)
-    qtbot.keyClick(line, Qt.Key.Key_Tab)
 
 
 def choose(setup, section: str, name: str) -> None:
@@ -81,7 +62,7 @@ def test_sampling_method_from_setup_to_results(qtbot, tmp_path, method):
     assert setup.summary_labels["rows"].text() == str(SAMPLES) and setup.summary_labels["members"].text() == "1"
     qtbot.wait(50)  # let the queued layout request size the new method form before the screenshot
     setup.scroll.ensureWidgetVisible(setup.group_boxes["method"])
-    shoot(window, f"issue3-{method}-1-setup", tmp_path)
+    save_screenshot(window, tmp_path, f"issue3-{method}-1-setup")
 
     finished = []
     window.controller.run_finished.connect(lambda ended, path: finished.append((ended, path)))
@@ -91,10 +72,10 @@ def test_sampling_method_from_setup_to_results(qtbot, tmp_path, method):
     ended, path = finished[0]
     assert ended.status == "finished", ended.error
     window.tabs.setCurrentWidget(window.monitor)
-    shoot(window, f"issue3-{method}-2-monitor", tmp_path)
+    save_screenshot(window, tmp_path, f"issue3-{method}-2-monitor")
 
     window.tabs.setCurrentWidget(window.results)
-    shoot(window, f"issue3-{method}-3-results", tmp_path)
+    save_screenshot(window, tmp_path, f"issue3-{method}-3-results")
     table = window.results.curves_table
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     with h5py.File(path, "r") as f:
@@ -114,7 +95,7 @@ def test_sampling_method_from_setup_to_results(qtbot, tmp_path, method):
     collected = len(plan_for(setup.spec()).snapshots)
     if method == "swag":
         compute_and_check_interpolation(qtbot, window, path, pairs=collected - 1)
-        shoot(window, f"issue3-{method}-4-interpolation", tmp_path)
+        save_screenshot(window, tmp_path, f"issue3-{method}-4-interpolation")
     else:
         window.tabs.setCurrentWidget(window.interpolation)
         assert collected == 1 and window.interpolation.selected_pairs() == []
