@@ -20,7 +20,7 @@ from ..storage.reader import RunData, RunSummary, read_run, read_summary
 from ..storage.workspace import Workspace
 from .export import export_button, plot_export_actions
 from .metric_curves_plot import PALETTE, MetricCurvesPlot, metric_label, metric_short
-from .results_view import _number_item, _table, _text_item, _titled
+from .results_view import _number_item, _same_file, _table, _text_item, _titled
 
 SPLIT = "test"
 COMPARED_METRICS: tuple[str, ...] = ("error", "nll", "cnll", "ece")
@@ -48,13 +48,6 @@ def parse_sizes(text: str) -> tuple[int, ...] | None:
     if any(k < 1 for k in sizes):
         raise ValueError(f"sizes must be >= 1; got {text!r}")
     return tuple(sorted(set(sizes)))
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return Path(a) == Path(b)
 
 
 class ComparisonView(QWidget):
