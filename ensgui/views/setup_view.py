@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from ..engine.data import DATASETS, effective_sizes
 from ..engine.errors import SpecError
+from ..engine.methods import method_for
 from ..engine.planning import Plan, plan_for
 from ..engine.spec import BUDGET_SCHEMA, EVALUATION_SCHEMA, SECTIONS, TOP_SCHEMA, Spec
 from ..resources import PRESETS, preset_description, preset_paths
@@ -261,6 +262,7 @@ class SetupView(QWidget):
             spec = self.spec()
             plan = plan_for(spec)
             self._show_summary(spec, plan)
+            self._show_schedule_use(spec)
         except SpecError as exc:
             self._show_problem(str(exc))
             return None
@@ -305,6 +307,16 @@ class SetupView(QWidget):
             return ""
         title = next((p.title for p in editor.form().schema if p.name == field), field)
         return f"{TITLES.get(section, section)} › {title}"
+
+    def _show_schedule_use(self, spec: Spec) -> None:
+        """Grey out the Schedule section when the method brings its own learning-rate formula."""
+        used = method_for(spec).uses_schedule()
+        box = self.group_boxes.get("schedule")
+        if box is None:
+            return
+        title = TITLES.get("schedule", "Schedule")
+        box.setTitle(title if used else f"{title} (not used: {spec.method.name} sets its own learning rate)")
+        self.editors["schedule"].setEnabled(used)
 
     def _show_summary(self, spec: Spec, plan: Plan) -> None:
         train, val = effective_sizes(DATASETS.get(spec.data.name).factory.info, spec.data.params)

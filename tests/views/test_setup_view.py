@@ -370,3 +370,17 @@ def test_switching_entries_keeps_what_was_typed(qtbot, view: SetupView) -> None:
     combo.setCurrentIndex(combo.findData("cosine"))
     combo.setCurrentIndex(combo.findData("base"))
     assert view.spec().schedule.params["final_factor"] == 0.2
+
+
+def test_methods_with_their_own_learning_rate_grey_out_the_schedule_section(qtbot, view: SetupView,
+                                                                           tmp_path: Path) -> None:
+    box = view.group_boxes["schedule"]
+    assert view.editors["schedule"].isEnabled() and "not used" not in box.title()
+    view.set_spec(Spec.load(str(PRESETS / "snapshot.toml")))
+    qtbot.waitUntil(lambda: not view.editors["schedule"].isEnabled(), timeout=5000)
+    assert "not used: snapshot" in box.title()
+    shoot(view, tmp_path, "schedule-not-used")
+    # NoCycle is the spec's own schedule with snapshots, so the section counts again.
+    view.set_spec(Spec.load(str(PRESETS / "snapshot.toml")).with_values("method", variant="nocycle"))
+    qtbot.waitUntil(lambda: view.editors["schedule"].isEnabled(), timeout=5000)
+    assert "not used" not in box.title()

@@ -38,6 +38,10 @@ class Method(ABC):
     def check(self) -> None:
         """Checks across sections that the schema alone cannot express; raise SpecError."""
 
+    def uses_schedule(self) -> bool:
+        """Whether the spec's schedule section shapes the learning rate (cyclic methods bring their own)."""
+        return True
+
     def plan(self, iters_per_epoch: int) -> Plan:
         return default_plan(self.spec, iters_per_epoch, self.members())
 

@@ -80,6 +80,9 @@ class LangevinNoise:
          "SGHMC-like); alpha0 replaces optimizer.lr.",
 )
 class CyclicalSGLD(Method):
+    def uses_schedule(self) -> bool:
+        return False  # its learning rate follows its own formula (see plan)
+
     def members(self) -> int:
         return 1
 

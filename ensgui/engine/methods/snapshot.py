@@ -70,6 +70,9 @@ class SnapshotEnsemble(Method):
     def members(self) -> int:
         return int(self.params["cycles"]) if self.variant == "singlecycle" else 1
 
+    def uses_schedule(self) -> bool:
+        return self.variant == "nocycle"  # the cyclic variants anneal from alpha0 by their own formula
+
     def check(self) -> None:
         # The plan holds every check (it runs first when a spec is built), so checking means planning.
         self.plan(iters_per_epoch(self.spec))

@@ -164,6 +164,9 @@ def assign_parameters(model: nn.Module, vector: np.ndarray) -> None:
          "BatchNorm is recomputed for every sample.",
 )
 class Swag(Method):
+    def uses_schedule(self) -> bool:
+        return False  # its learning rate follows its own formula (see plan)
+
     def members(self) -> int:
         return 1
 
