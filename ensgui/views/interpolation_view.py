@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QFont
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
 
+from .run_header import header_labels
 from ..engine.data import DATASETS, effective_sizes
 from ..engine.errors import CancelledError, EnsguiError
 from ..engine.interpolation import (DEFAULT_POINTS, DEFAULT_TRAIN_OBJECTS, MIN_POINTS, InterpolationResult,
@@ -203,15 +204,7 @@ class InterpolationView(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(8, 8, 8, 8)
         outer.setSpacing(6)
-        self.title_label = QLabel("Parameter-space interpolation", self)
-        font = QFont(self.title_label.font())
-        font.setPointSizeF(font.pointSizeF() * 1.35)
-        font.setBold(True)
-        self.title_label.setFont(font)
-        self.title_label.setTextFormat(Qt.TextFormat.RichText)
-        self.details_label = QLabel("", self)
-        self.details_label.setWordWrap(True)
-        self.details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title_label, self.details_label = header_labels(self, "Parameter-space interpolation")
         outer.addWidget(self.title_label)
         outer.addWidget(self.details_label)
 

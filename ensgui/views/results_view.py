@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel,
                                QSplitter, QStackedWidget, QTableWidget, QTableWidgetItem, QTabWidget,
                                QVBoxLayout, QWidget)
 
+from .run_header import header_labels
 from ..engine import dee as dee_mod
 from ..engine.errors import EnsguiError
 from ..storage.reader import EvalData, RunData, RunSummary, read_run
@@ -129,15 +130,7 @@ class ResultsView(QWidget):
         outer.setContentsMargins(8, 8, 8, 8)
         outer.setSpacing(6)
 
-        self.title_label = QLabel("", self)
-        font = QFont(self.title_label.font())
-        font.setPointSizeF(font.pointSizeF() * 1.35)
-        font.setBold(True)
-        self.title_label.setFont(font)
-        self.title_label.setTextFormat(Qt.TextFormat.RichText)
-        self.details_label = QLabel("", self)
-        self.details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.details_label.setWordWrap(True)
+        self.title_label, self.details_label = header_labels(self)
         outer.addWidget(self.title_label)
         outer.addWidget(self.details_label)
 

@@ -12,6 +12,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
+from .run_header import header_labels
 from ..engine import weight_space
 from ..storage.reader import RunData, SnapshotInfo, list_snapshots, read_run, read_snapshot
 from ..storage.workspace import Workspace
@@ -65,14 +66,7 @@ class WeightSpaceView(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(8, 8, 8, 8)
         outer.setSpacing(6)
-        self.title_label = QLabel("", self)
-        font = QFont(self.title_label.font())
-        font.setPointSizeF(font.pointSizeF() * 1.35)
-        font.setBold(True)
-        self.title_label.setFont(font)
-        self.details_label = QLabel("", self)
-        self.details_label.setWordWrap(True)
-        self.details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title_label, self.details_label = header_labels(self)
         outer.addWidget(self.title_label)
         outer.addWidget(self.details_label)
 
@@ -190,7 +184,7 @@ class WeightSpaceView(QWidget):
     def _fill_header(self) -> None:
         run = self.run
         s = run.summary
-        self.title_label.setText(f"{s.name}  [{s.status}]")
+        self.title_label.setText(html.escape(f"{s.name}  [{s.status}]"))
         members = len({info.member for info in self.snapshots})
         n_params = self._parameter_count()
         parts = [("method", s.method), ("model", s.model), ("snapshots", str(len(self.snapshots))),
