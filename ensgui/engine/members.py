@@ -16,7 +16,9 @@ class MemberGroup(Protocol):
 
     size: int
 
-    def parameters(self) -> list[torch.Tensor]: ...
+    def parameters(self) -> list[torch.Tensor]:
+        """The trainable tensors (frozen ones are left out)."""
+        ...
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (K, B, ...) -> logits (K, B, C): every member sees its own batch."""
@@ -48,7 +50,8 @@ class StackedMembers:
         self._shared = vmap(call, in_dims=(0, 0, None), randomness="different")
 
     def parameters(self) -> list[torch.Tensor]:
-        return list(self.params.values())
+        # stack_module_state keeps each parameter's requires_grad, so frozen layers stay out of the optimiser.
+        return [p for p in self.params.values() if p.requires_grad]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._own(self.params, self.buffers, x)
@@ -72,7 +75,7 @@ class SingleMember:
         self.model = model
 
     def parameters(self) -> list[torch.Tensor]:
-        return list(self.model.parameters())
+        return [p for p in self.model.parameters() if p.requires_grad]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x[0]).unsqueeze(0)

@@ -32,18 +32,22 @@ TOP_SCHEMA: Schema = (
     Param("device", str, "auto", "where to train: auto picks CUDA when present", choices=("auto", "cpu", "cuda")),
 )
 
-SECTIONS = ("data", "model", "method", "optimizer", "schedule")
+SECTIONS = ("data", "model", "loss", "method", "optimizer", "schedule")
+# Specs written before losses existed have no [loss]; they trained with plain cross-entropy.
+DEFAULT_SECTIONS: dict[str, Mapping[str, Any]] = {"loss": {"name": "cross_entropy"}}
 
 
 def _registries() -> dict[str, Any]:
     # Imported here because the registries import torch and the method modules import this one.
     from .data import DATASETS
+    from .losses import LOSSES
     from .methods import METHODS
     from .models import MODELS
     from .optim import OPTIMIZERS
     from .schedules import SCHEDULES
 
-    return {"data": DATASETS, "model": MODELS, "method": METHODS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+    return {"data": DATASETS, "model": MODELS, "loss": LOSSES, "method": METHODS, "optimizer": OPTIMIZERS,
+            "schedule": SCHEDULES}
 
 
 def registry_for(section: str) -> Any:
@@ -60,6 +64,7 @@ class Spec:
     device: str
     data: Choice
     model: Choice
+    loss: Choice
     method: Choice
     optimizer: Choice
     schedule: Choice
@@ -80,6 +85,8 @@ class Spec:
         regs = _registries()
         chosen = {}
         for section in SECTIONS:
+            if section not in values and section in DEFAULT_SECTIONS:
+                values[section] = DEFAULT_SECTIONS[section]
             if section not in values:
                 raise SpecError(f"the spec has no [{section}] section; add one with name = one of "
                                 f"{', '.join(regs[section].names())}")

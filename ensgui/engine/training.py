@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .data import DataSplits
 from .errors import CancelledError, DivergedError
 from .events import EpochEnded, Scalar, Sink, SnapshotTaken
+from .losses import freeze_last_layer, loss_for, per_object_cross_entropy
 from .members import MemberGroup, SingleMember, StackedMembers, load_state
 from .models import MODELS, has_batchnorm
 from .optim import OPTIMIZERS
@@ -55,6 +55,9 @@ class TrainContext:
             model = factory(self.spec.model.params, self.data.input_shape, self.data.num_classes)
         if member in self.initial_states:
             load_state(model, self.initial_states[member])
+        loss = self.spec.loss
+        if loss["freeze_last_layer"]:
+            freeze_last_layer(model, loss["last_layer_norm"])
         return model.to(self.device)
 
     def check_stop(self) -> None:
@@ -64,8 +67,7 @@ class TrainContext:
 
 def cross_entropy_per_member(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of each member: logits (K, B, C), targets (K, B) -> (K,)."""
-    k, b, c = logits.shape
-    return F.cross_entropy(logits.reshape(k * b, c), targets.reshape(k * b), reduction="none").view(k, b).mean(1)
+    return per_object_cross_entropy(logits, targets).mean(1)
 
 
 def make_group(models: list[nn.Module], vectorize: bool) -> MemberGroup:
@@ -91,7 +93,9 @@ def train_members(ctx: TrainContext, members: list[int], index_sets: list[np.nda
 def _train_group(ctx: TrainContext, ids: list[int], index_sets: list[np.ndarray], vectorize: bool) -> None:
     plan, spec, data = ctx.plan, ctx.spec, ctx.data
     group = make_group([ctx.build_model(m) for m in ids], vectorize)
+    # group.parameters() holds only trainable tensors, so a frozen last layer gets no steps and no weight decay.
     optimizer = OPTIMIZERS.get(spec.optimizer.name).factory(spec.optimizer.params, group.parameters())
+    loss_function = loss_for(spec.loss)
     batch_size = spec.budget["batch_size"]
     orders = [torch.Generator().manual_seed(derive_seed(spec.seed, m, ORDER)) for m in ids]
     sets = [torch.from_numpy(np.asarray(s, dtype=np.int64)) for s in index_sets]
@@ -114,7 +118,7 @@ def _train_group(ctx: TrainContext, ids: list[int], index_sets: list[np.ndarray]
             batch = torch.stack([p[b * batch_size:(b + 1) * batch_size] for p in perms])
             x, y = data.train_x[batch], data.train_y[batch]
             logits = group.forward(x)
-            losses = cross_entropy_per_member(logits, y)
+            losses = loss_function(logits, y, None).mean(1)
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
             optimizer.step()
@@ -176,6 +180,7 @@ def _end_epoch(ctx: TrainContext, group: MemberGroup, ids: list[int], epoch: int
 
 def _evaluate_group(group: MemberGroup, x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean loss and accuracy of every member on a labelled set."""
+    # Plain cross-entropy whatever the training loss, so validation losses compare across losses.
     loss = torch.zeros(group.size, dtype=torch.float64, device=x.device)
     hits = torch.zeros(group.size, dtype=torch.float64, device=x.device)
     for start in range(0, len(y), batch):

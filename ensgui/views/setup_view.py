@@ -38,8 +38,8 @@ from .section_editor import SectionEditor
 
 DEBOUNCE_MS = 150
 TOP = "spec"  # the prefix SpecError messages give the top-level fields (name, seed, device)
-TITLES = {TOP: "Experiment", "data": "Data", "model": "Model", "method": "Method", "optimizer": "Optimiser",
-          "schedule": "Schedule", "budget": "Budget", "evaluation": "Evaluation"}
+TITLES = {TOP: "Experiment", "data": "Data", "model": "Model", "loss": "Loss", "method": "Method",
+          "optimizer": "Optimiser", "schedule": "Schedule", "budget": "Budget", "evaluation": "Evaluation"}
 # Messages from cross-field checks start with the field they blame: "data.train_size = 70000 is invalid: ...".
 FIELD_IN_MESSAGE = re.compile(r"^\[?([A-Za-z_]\w*)\]?\.([A-Za-z_]\w*)\b")
 ERROR_STYLE = "color: #c62828;"
