@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 from torch import nn
+
+from .metrics import rank_auroc
 
 # LogitNorm-code adds this to the norm so that an all-zero logit vector does not divide by zero.
 NORM_EPS = 1e-7
@@ -52,24 +53,10 @@ def margins_of_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: 
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
 
 
-def _rank_auroc(score: np.ndarray, positive: np.ndarray) -> float:
-    """Mann–Whitney AUROC of score separating positive from negative objects, ties one half; nan if one class.
-
-    metrics.auroc builds its score from probabilities only, so the margin score needs this twin.
-    """
-    n_pos = int(positive.sum())
-    n_neg = positive.shape[0] - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(score, method="average")
-    u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u / (n_pos * n_neg))
-
-
 def misclassification_auroc_by_margin(margins: np.ndarray, correct: np.ndarray) -> float:
     """How well the margin separates correct (positive) from misclassified objects (0..1, nan if one class)."""
     margins = np.asarray(margins, dtype=np.float64)
     correct = np.asarray(correct, dtype=bool)
     if margins.ndim != 1 or correct.shape != margins.shape:
         raise ValueError(f"margins and correct must be 1-D of one length, got {margins.shape} and {correct.shape}")
-    return _rank_auroc(margins, correct)
+    return rank_auroc(margins, correct)

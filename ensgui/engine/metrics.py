@@ -115,12 +115,16 @@ def auroc(probs: np.ndarray, labels: np.ndarray, score: str = "maxprob") -> floa
         s = -entropy(probs)
     else:
         raise ValueError(f"score must be 'maxprob' or 'entropy', got {score!r}")
-    positive = np.argmax(probs, axis=1) == labels
+    return rank_auroc(s, np.argmax(probs, axis=1) == labels)
+
+
+def rank_auroc(score: np.ndarray, positive: np.ndarray) -> float:
+    """Mann-Whitney AUROC of a score separating positive from negative objects; ties one half, nan if one class."""
     n_pos = int(positive.sum())
     n_neg = positive.shape[0] - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    ranks = rankdata(s, method="average")
+    ranks = rankdata(score, method="average")
     u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u / (n_pos * n_neg))
 
