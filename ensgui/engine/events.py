@@ -80,6 +80,36 @@ class Evaluated:
 
 
 @dataclass(frozen=True)
+class MarginsMeasured:
+    """Live margins of one member at an epoch end, on a fixed subset of one split (Monitor histograms)."""
+
+    member: int
+    epoch: int  # 1-based number of finished epochs
+    split: str  # "train" or "val"
+    raw: np.ndarray  # float32 (n,): l_y - max_{j != y} l_j
+    normalized: np.ndarray  # float32 (n,): the same on l / ||l||_2
+
+
+@dataclass(frozen=True)
+class MarginsComputed:
+    """Margins of every ensemble row on one whole split once training ends (/analysis/margins/<split>)."""
+
+    split: str  # "train", "val" or "test"
+    raw: np.ndarray  # float32 (K, N)
+    normalized: np.ndarray  # float32 (K, N)
+    labels: np.ndarray  # int64 (N,)
+
+
+@dataclass(frozen=True)
+class BoostingRound:
+    """The per-object gaps one gap-boosting model trains with, and the training margins they came from."""
+
+    model: int  # 0-based index of the model that trains with these gaps
+    gaps: np.ndarray  # float32 (N_train,)
+    margins: np.ndarray  # float32 (N_train,): margins of the previous model or running ensemble
+
+
+@dataclass(frozen=True)
 class RunEnded:
     status: str  # finished, cancelled, failed, diverged
     error: str = ""
@@ -87,5 +117,6 @@ class RunEnded:
     extra: Mapping[str, float] = field(default_factory=dict)
 
 
-Event = Union[RunStarted, LogLine, Progress, Scalar, MemberData, SnapshotTaken, EpochEnded, Evaluated, RunEnded]
+Event = Union[RunStarted, LogLine, Progress, Scalar, MemberData, SnapshotTaken, EpochEnded, Evaluated,
+              MarginsMeasured, MarginsComputed, BoostingRound, RunEnded]
 Sink = Callable[[Event], None]
