@@ -23,6 +23,9 @@ EVALUATION_SCHEMA: Schema = (
           label="CNLL repetitions"),
     Param("batch_size", int, 1000, "objects per forward pass when predicting", minimum=1, maximum=65536,
           label="batch size"),
+    # A fixed subset keeps the per-epoch cost small; the final margins at the end cover every object.
+    Param("live_margins", int, 1000, "training and validation objects whose margins are measured at every epoch "
+          "end for the live histograms (0 switches them off)", minimum=0, maximum=100000, label="live margins"),
 )
 
 TOP_SCHEMA: Schema = (

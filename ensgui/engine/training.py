@@ -13,6 +13,7 @@ from .data import DataSplits
 from .errors import CancelledError, DivergedError
 from .events import EpochEnded, Scalar, Sink, SnapshotTaken
 from .losses import freeze_last_layer, loss_for, per_object_cross_entropy
+from .margin_tracking import LIVE_TRAIN_STREAM, LIVE_VAL_STREAM, group_margins, live_subset, measured_events
 from .members import MemberGroup, SingleMember, StackedMembers, load_state
 from .models import MODELS, has_batchnorm
 from .optim import OPTIMIZERS
@@ -46,6 +47,9 @@ class TrainContext:
     initial_states: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
     # Reads the final weights of member 0 of a stored run: given by the caller, since the engine has no h5py.
     load_run_weights: Callable[[str], dict[str, np.ndarray]] | None = None
+    # Per-object gaps (N_train,) on the device, indexed by each batch's training indices and handed to the loss
+    # (gap boosting); None trains with the loss's own constant (or no) gap.
+    gaps: torch.Tensor | None = None
 
     def build_model(self, member: int) -> nn.Module:
         """A fresh net for a member; its initialisation depends only on the spec seed and member index."""
@@ -118,7 +122,7 @@ def _train_group(ctx: TrainContext, ids: list[int], index_sets: list[np.ndarray]
             batch = torch.stack([p[b * batch_size:(b + 1) * batch_size] for p in perms])
             x, y = data.train_x[batch], data.train_y[batch]
             logits = group.forward(x)
-            losses = loss_function(logits, y, None).mean(1)
+            losses = loss_function(logits, y, None if ctx.gaps is None else ctx.gaps[batch]).mean(1)
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
             optimizer.step()
@@ -166,29 +170,60 @@ def _take_snapshots(ctx: TrainContext, group: MemberGroup, ids: list[int], index
 @torch.no_grad()
 def _end_epoch(ctx: TrainContext, group: MemberGroup, ids: list[int], epoch: int, step: int,
                train_acc: torch.Tensor) -> None:
-    data = ctx.data
+    data, evaluation = ctx.data, ctx.spec.evaluation
     for i, m in enumerate(ids):
         ctx.emit(Scalar(m, "train_acc", step, epoch + 1, float(train_acc[i])))
+    live = evaluation["live_margins"]
+    group.train(False)
+    if live:
+        _live_train_margins(ctx, group, ids, epoch + 1, live)
     if len(data.val_y):
-        group.train(False)
-        losses, hits = _evaluate_group(group, data.val_x, data.val_y, ctx.spec.evaluation["batch_size"])
+        val_keep = live_subset(ctx.spec.seed, len(data.val_y), live, LIVE_VAL_STREAM) if live else None
+        losses, hits, margins = _evaluate_group(group, data.val_x, data.val_y, evaluation["batch_size"], val_keep)
         for i, m in enumerate(ids):
             ctx.emit(Scalar(m, "val_loss", step, epoch + 1, float(losses[i])))
             ctx.emit(Scalar(m, "val_acc", step, epoch + 1, float(hits[i])))
+        if margins is not None:
+            for event in measured_events(ids, epoch + 1, "val", *margins):
+                ctx.emit(event)
     ctx.emit(EpochEnded(epoch + 1))
 
 
-def _evaluate_group(group: MemberGroup, x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean loss and accuracy of every member on a labelled set."""
+def _live_train_margins(ctx: TrainContext, group: MemberGroup, ids: list[int], epoch: int, size: int) -> None:
+    """Margins of the members on the fixed live subset of training objects (eval mode, as validation)."""
+    data, batch = ctx.data, ctx.spec.evaluation["batch_size"]
+    keep = torch.from_numpy(live_subset(ctx.spec.seed, len(data.train_y), size, LIVE_TRAIN_STREAM))
+    keep = keep.to(data.train_x.device)
+    x, y = data.train_x[keep], data.train_y[keep]
+    logits = torch.cat([group.predict(x[s:s + batch]) for s in range(0, len(y), batch)], dim=1)
+    for event in measured_events(ids, epoch, "train", *group_margins(logits, y)):
+        ctx.emit(event)
+
+
+def _evaluate_group(group: MemberGroup, x: torch.Tensor, y: torch.Tensor, batch: int,
+                    keep: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, tuple[torch.Tensor, torch.Tensor] | None]:
+    """Mean loss and accuracy of every member on a labelled set, and the raw and normalised margins
+    (K, len(keep)) of the kept objects from the same forward pass (None without keep)."""
     # Plain cross-entropy whatever the training loss, so validation losses compare across losses.
     loss = torch.zeros(group.size, dtype=torch.float64, device=x.device)
     hits = torch.zeros(group.size, dtype=torch.float64, device=x.device)
+    kept = None if keep is None else torch.from_numpy(keep).to(x.device)
+    raw: list[torch.Tensor] = []
+    normalized: list[torch.Tensor] = []
     for start in range(0, len(y), batch):
         logits = group.predict(x[start:start + batch])
         target = y[start:start + batch]
         loss += cross_entropy_per_member(logits, target.expand(group.size, -1)).double() * len(target)
         hits += (logits.argmax(-1) == target).sum(1).double()
-    return (loss / len(y)).cpu().numpy(), (hits / len(y)).cpu().numpy()
+        if kept is not None:
+            # Only the kept objects of this batch: the subset stays small whatever the split's size.
+            inside = kept[(kept >= start) & (kept < start + len(target))] - start
+            r, n = group_margins(logits[:, inside], target[inside])
+            raw.append(r)
+            normalized.append(n)
+    margins = (torch.cat(raw, dim=1), torch.cat(normalized, dim=1)) if kept is not None else None
+    return (loss / len(y)).cpu().numpy(), (hits / len(y)).cpu().numpy(), margins
 
 
 def train_on_all_data(ctx: TrainContext, members: int, vectorize: bool) -> None:

@@ -57,6 +57,21 @@ MEMBER_METRICS = "members"
 ATTR_TEMPERATURE = "temperature"
 HEADLINE_METRICS = ("error", "nll", "cnll", "ece")
 
+# /analysis/margins/<split>/{raw, normalized, labels}: final margins of every row (written by RunWriter)
+ANALYSIS = "analysis"
+MARGINS = "analysis/margins"
+MARGINS_RAW = "raw"
+MARGINS_NORMALIZED = "normalized"
+MARGIN_SPLITS = ("train", "val", "test")
+
+# /analysis/boosting/{models, gaps, margins}: one row per gap-boosting round (written by RunWriter)
+BOOSTING = "analysis/boosting"
+BOOSTING_MODELS = "models"  # int64 (R,): 0-based model that trained with the row's gaps
+BOOSTING_GAPS = "gaps"  # float32 (R, N_train)
+BOOSTING_MARGINS = "margins"  # float32 (R, N_train): the training margins the gaps came from
+ATTR_VARIANT = "variant"
+ATTR_MARGINS_OF = "margins_of"
+
 # /log: one UTF-8 string per line
 LOG = "log"
 LOG_CHUNK_LINES = 256
@@ -76,6 +91,10 @@ def metric_path(member: int, name: str) -> str:
 
 def eval_path(split: str) -> str:
     return f"{EVAL}/{split}"
+
+
+def margins_path(split: str) -> str:
+    return f"{MARGINS}/{split}"
 
 
 def encode_name(name: str) -> str:

@@ -69,6 +69,15 @@ class RunData:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class MarginsData:
+    """Final margins of every ensemble row on one split (/analysis/margins/<split>)."""
+
+    raw: np.ndarray  # float32 (K, N): l_y - max_{j != y} l_j
+    normalized: np.ndarray  # float32 (K, N): the same on l / ||l||_2
+    labels: np.ndarray  # int64 (N,)
+
+
 class SnapshotInfo(NamedTuple):
     member: int
     index: int
@@ -316,3 +325,55 @@ def read_final_weights(path: Path | str) -> dict[str, np.ndarray]:
     if not snapshots:
         raise RunFileError(f"{path} holds no stored weights to start from; pick a finished run")
     return read_snapshot(Path(path), 0, max(s.index for s in snapshots))
+
+
+def read_margins(path: Path | str) -> dict[str, MarginsData]:
+    """The stored final margins by split ("train", "val", "test"); empty for a run that has none (older files)."""
+    out: dict[str, MarginsData] = {}
+    with open_run(path) as f:
+        for split, group in f.get(L.MARGINS, {}).items():
+            out[split] = MarginsData(raw=group[L.MARGINS_RAW][()], normalized=group[L.MARGINS_NORMALIZED][()],
+                                     labels=group[L.LABELS][()])
+    return out
+
+
+def has_margins(path: Path | str) -> bool:
+    """Whether a run file stores final margins (cheap: opens the file and looks for the group)."""
+    with open_run(path) as f:
+        return L.MARGINS in f and len(f[L.MARGINS]) > 0
+
+
+def mean_train_margin(path: Path | str, row: int = 0) -> float:
+    """Mean raw training margin of one ensemble row: the "gap = mean margin of a trained net" of methods.md 6."""
+    where = f"{L.margins_path('train')}/{L.MARGINS_RAW}"
+    with open_run(path) as f:
+        if where not in f:
+            raise RunFileError(f"{path} has no stored training margins ({where}): it ended before its margins "
+                               f"were computed or was made by an older ensgui; pick a finished run, or run it again")
+        raw = f[where]
+        if not 0 <= row < raw.shape[0]:
+            raise RunFileError(f"{path} has margins of rows 0..{raw.shape[0] - 1}, not of row {row}; pick one of those")
+        values = raw[row]
+    return float(np.mean(values, dtype=np.float64))
+
+
+@dataclass
+class BoostingData:
+    """The gap-boosting rounds of a run (/analysis/boosting): row r holds the gaps model models[r] trained with."""
+
+    models: np.ndarray  # int64 (R,): 0-based model index, 1..T-1
+    gaps: np.ndarray  # float32 (R, N_train)
+    margins: np.ndarray  # float32 (R, N_train): training margins of the previous model or running ensemble
+    variant: str  # save_mean or zero_mean
+    margins_of: str  # previous or ensemble
+
+
+def read_boosting(path: Path | str) -> BoostingData | None:
+    """The stored gap-boosting rounds, or None for a run that has none (another method, or stopped in model 1)."""
+    with open_run(path) as f:
+        group = f.get(L.BOOSTING)
+        if group is None:
+            return None
+        return BoostingData(models=group[L.BOOSTING_MODELS][()], gaps=group[L.BOOSTING_GAPS][()],
+                            margins=group[L.BOOSTING_MARGINS][()], variant=_text(group.attrs.get(L.ATTR_VARIANT)),
+                            margins_of=_text(group.attrs.get(L.ATTR_MARGINS_OF)))

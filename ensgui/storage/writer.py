@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tomllib
 from collections import defaultdict
 from datetime import datetime
 from importlib import metadata
@@ -15,8 +16,9 @@ import numpy as np
 import ensgui
 
 from ..engine.errors import RunFileError
-from ..engine.events import (Event, EpochEnded, Evaluated, LogLine, MemberData, RunEnded, RunStarted, Scalar,
-                             SnapshotTaken)
+from ..engine.events import BoostingRound
+from ..engine.events import (Event, EpochEnded, Evaluated, LogLine, MarginsComputed, MemberData, RunEnded, RunStarted,
+                             Scalar, SnapshotTaken)
 from . import layout as L
 from .reader import OPEN_OPTIONS, process_start
 
@@ -49,6 +51,8 @@ class RunWriter:
         self._member_data: list[MemberData] = []
         self._snapshots: list[SnapshotTaken] = []
         self._evaluations: list[Evaluated] = []
+        self._margins: list[MarginsComputed] = []
+        self._boosting: list[BoostingRound] = []
         self._end: RunEnded | None = None
 
     # ------------------------------------------------------------ the sink
@@ -75,6 +79,12 @@ class RunWriter:
             self.flush()
         elif isinstance(event, Evaluated):
             self._evaluations.append(event)
+            self.flush()
+        elif isinstance(event, BoostingRound):
+            self._boosting.append(event)
+            self.flush()
+        elif isinstance(event, MarginsComputed):
+            self._margins.append(event)
             self.flush()
         elif isinstance(event, EpochEnded):
             self.flush()
@@ -164,6 +174,12 @@ class RunWriter:
         for evaluation in self._evaluations:
             _write_evaluation(f, evaluation)
         self._evaluations.clear()
+        for boosting in self._boosting:
+            _write_boosting_round(f, boosting)
+        self._boosting.clear()
+        for margins in self._margins:
+            _write_margins(f, margins)
+        self._margins.clear()
         if self._log:
             log = f[L.LOG]
             n = log.shape[0]
@@ -225,6 +241,52 @@ def _write_evaluation(f: h5py.File, ev: Evaluated) -> None:
         members.create_dataset(metric, data=np.asarray(values, dtype=np.float64))
     if ev.temperature is not None:
         group.attrs[L.ATTR_TEMPERATURE] = float(ev.temperature)
+
+
+def _write_boosting_round(f: h5py.File, ev: BoostingRound) -> None:
+    """Append one round's gaps and margins as a row of /analysis/boosting; a retrained model replaces its row."""
+    group = f.get(L.BOOSTING)
+    n = int(np.asarray(ev.gaps).shape[0])
+    if group is None:
+        group = f.create_group(L.BOOSTING)
+        method = _spec_table(f, "method")
+        group.attrs[L.ATTR_VARIANT] = str(method.get("variant", ""))
+        group.attrs[L.ATTR_MARGINS_OF] = str(method.get("margins_of", ""))
+        group.create_dataset(L.BOOSTING_MODELS, shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(64,))
+        for name in (L.BOOSTING_GAPS, L.BOOSTING_MARGINS):
+            group.create_dataset(name, shape=(0, n), maxshape=(None, n), dtype=np.float32,
+                                 chunks=(1, max(1, n)))
+    models = group[L.BOOSTING_MODELS]
+    stored = list(models[()])
+    row = stored.index(ev.model) if ev.model in stored else len(stored)
+    if row == len(stored):
+        models.resize((row + 1,))
+        for name in (L.BOOSTING_GAPS, L.BOOSTING_MARGINS):
+            group[name].resize((row + 1, n))
+    models[row] = int(ev.model)
+    group[L.BOOSTING_GAPS][row] = np.asarray(ev.gaps, dtype=np.float32)
+    group[L.BOOSTING_MARGINS][row] = np.asarray(ev.margins, dtype=np.float32)
+
+
+def _spec_table(f: h5py.File, section: str) -> dict:
+    """One section of the stored spec TOML as a dict ({} when it cannot be read)."""
+    value = f.attrs.get(L.ATTR_SPEC, "")
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    try:
+        table = tomllib.loads(text).get(section, {})
+    except tomllib.TOMLDecodeError:
+        return {}
+    return table if isinstance(table, dict) else {}
+
+
+def _write_margins(f: h5py.File, ev: MarginsComputed) -> None:
+    path = L.margins_path(ev.split)
+    if path in f:
+        del f[path]  # a resumed run recomputes the margins of its rows; the newer ones win
+    group = f.create_group(path)
+    group.create_dataset(L.MARGINS_RAW, data=np.asarray(ev.raw, dtype=np.float32))
+    group.create_dataset(L.MARGINS_NORMALIZED, data=np.asarray(ev.normalized, dtype=np.float32))
+    group.create_dataset(L.LABELS, data=np.asarray(ev.labels, dtype=np.int64))
 
 
 def _one_line(exc: BaseException) -> str:

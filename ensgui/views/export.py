@@ -170,6 +170,20 @@ def save_table_csv(table: QTableWidget, parent: QWidget | None, name: str = "tab
                        "CSV table (*.csv)", ".csv")
 
 
+def save_rows_csv(contents: Callable[[], TableContents], parent: QWidget | None, name: str = "table") -> Path | None:
+    """Ask for a file name and write contents() (header, rows) as CSV; None when the user cancels."""
+    return _run_export(parent, lambda p: write_csv(p, *contents()), "Export CSV", f"{name}.csv", "CSV table (*.csv)",
+                       ".csv")
+
+
+def csv_export_action(parent: QWidget, contents: Callable[[], TableContents],
+                      name: str | Callable[[], str] = "table") -> QAction:
+    """An "Export CSV…" action for data that is not a QTableWidget (a plot's bins, say)."""
+    action = QAction("Export CSV…", parent)
+    action.triggered.connect(lambda: save_rows_csv(contents, parent, name() if callable(name) else name))
+    return action
+
+
 def plot_export_actions(plot: pg.PlotWidget, name: str | Callable[[], str] = "plot") -> list[QAction]:
     """"Export PNG…" and "Export SVG…" actions, also added to the plot's right-click menu."""
     def current() -> str:
@@ -209,6 +223,6 @@ def export_button(actions: Sequence[QAction], parent: QWidget | None = None, tex
     return button
 
 
-__all__ = ["PNG_WIDTH", "VALUE_ROLE", "export_button", "export_png", "export_svg", "export_table_csv",
-           "plot_export_actions", "save_plot_png", "save_plot_svg", "save_table_csv", "table_contents",
-           "table_export_actions", "write_csv"]
+__all__ = ["PNG_WIDTH", "VALUE_ROLE", "csv_export_action", "export_button", "export_png", "export_svg",
+           "export_table_csv", "plot_export_actions", "save_plot_png", "save_plot_svg", "save_rows_csv",
+           "save_table_csv", "table_contents", "table_export_actions", "write_csv"]

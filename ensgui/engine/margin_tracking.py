@@ -1,0 +1,87 @@
+"""Margins of a run: a fixed object subset measured at every epoch end, and every row's margins once it ends."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from .events import MarginsComputed, MarginsMeasured, Sink
+from .margins import logit_margins, normalized_logit_margins
+from .seeding import EVAL, derive_seed
+
+if TYPE_CHECKING:
+    from .training import TrainContext
+
+# Sub-streams of the EVAL seed: the live subsets must not shift when the evaluation draws change.
+LIVE_TRAIN_STREAM, LIVE_VAL_STREAM = 1, 2
+
+
+def live_subset(seed: int, objects: int, size: int, stream: int) -> np.ndarray:
+    """The sorted indices of min(size, objects) objects, the same at every epoch for one spec seed."""
+    if size <= 0 or objects <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if size >= objects:
+        return np.arange(objects, dtype=np.int64)
+    rng = np.random.default_rng(derive_seed(seed, 0, EVAL, stream))
+    return np.sort(rng.choice(objects, size=size, replace=False)).astype(np.int64)
+
+
+def group_margins(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw and normalised margins of K members at once: logits (K, B, C), labels (B,) -> two (K, B)."""
+    k, b, c = logits.shape
+    flat = logits.reshape(k * b, c).double()
+    repeated = labels.to(logits.device).repeat(k)
+    return logit_margins(flat, repeated).reshape(k, b), normalized_logit_margins(flat, repeated).reshape(k, b)
+
+
+def measured_events(ids: list[int], epoch: int, split: str, raw: torch.Tensor,
+                    normalized: torch.Tensor) -> list[MarginsMeasured]:
+    """One MarginsMeasured per member of a group from its (K, n) margins."""
+    raw_np = raw.cpu().numpy().astype(np.float32)
+    norm_np = normalized.cpu().numpy().astype(np.float32)
+    return [MarginsMeasured(m, epoch, split, raw_np[i], norm_np[i]) for i, m in enumerate(ids)]
+
+
+@torch.no_grad()
+def final_margins(ctx: TrainContext, emit: Sink) -> None:
+    """Margins of every finished row on train, validation and test, one MarginsComputed per split.
+
+    Each row's stored weights are run deterministically (eval mode): for sampling methods whose rows
+    hold the nets they sample around (SWAG's collected iterates, MC dropout's one net) these are the
+    margins of those nets, not of the samples.
+    """
+    data = ctx.data
+    splits = [(name, x, y) for name, x, y in (("train", data.train_x, data.train_y), ("val", data.val_x, data.val_y),
+                                              ("test", data.test_x, data.test_y)) if len(y)]
+    order = sorted(ctx.rows)
+    if not order or not splits:
+        return
+    from .members import load_state
+
+    batch = ctx.spec.evaluation["batch_size"]
+    model = ctx.build_model(0)
+    model.eval()
+    raw: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in splits}
+    normalized: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in splits}
+    ctx.progress.start_phase("margins")
+    for i, row in enumerate(order):
+        load_state(model, ctx.rows[row])
+        for name, x, y in splits:
+            parts = [_batch_margins(model, x[s:s + batch], y[s:s + batch]) for s in range(0, len(y), batch)]
+            raw[name].append(np.concatenate([p[0] for p in parts]))
+            normalized[name].append(np.concatenate([p[1] for p in parts]))
+        ctx.progress.phase_step(i + 1, len(order))
+    for name, _, y in splits:
+        emit(MarginsComputed(name, np.stack(raw[name]).astype(np.float32),
+                             np.stack(normalized[name]).astype(np.float32),
+                             y.cpu().numpy().astype(np.int64)))
+
+
+def _batch_margins(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    # One forward gives both kinds; float64 as margins_of_model computes them, so the two agree exactly.
+    device = next(model.parameters()).device
+    logits = model(x.to(device)).double()
+    y = y.to(device)
+    return logit_margins(logits, y).cpu().numpy(), normalized_logit_margins(logits, y).cpu().numpy()
