@@ -8,6 +8,7 @@ from .base import METHODS, Method
 
 # Importing the modules registers their methods, in the order the GUI lists them.
 from . import single, deep_ensemble, bagging, swag, dropout, snapshot, fge, csgld  # noqa: E402,F401
+from . import gap_boosting  # noqa: E402,F401
 
 if TYPE_CHECKING:
     from ..spec import Spec

@@ -42,6 +42,11 @@ class Method(ABC):
         """Whether the spec's schedule section shapes the learning rate (cyclic methods bring their own)."""
         return True
 
+    def ordered_rows(self) -> bool:
+        """Whether the rows have a meaningful order (boosting): metrics against k then use the first k rows
+        in that order only, instead of averaging over random member orders."""
+        return False
+
     def plan(self, iters_per_epoch: int) -> Plan:
         return default_plan(self.spec, iters_per_epoch, self.members())
 

@@ -1,0 +1,126 @@
+"""Gap boosting (methods.md 6): T models in turn, each with per-object gaps from the previous training margins."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import SpecError
+from ..events import BoostingRound
+from ..losses import normalise_logits
+from ..margins import logit_margins
+from ..planning import Plan
+from ..schema import Param
+from .base import METHODS, Method
+
+if TYPE_CHECKING:
+    from ..training import TrainContext
+
+VARIANTS = ("save_mean", "zero_mean")
+MARGINS_OF = ("previous", "ensemble")
+
+
+def boosting_gaps(margins: np.ndarray, variant: str, clip: tuple[float, float] | None = None) -> np.ndarray:
+    """Per-object gaps from training margins: save_mean g = 2 mean(m) - m, zero_mean g = mean(m) - m.
+
+    Small-margin (hard) objects get large gaps; with zero_mean easy objects get negative gaps. clip = (low,
+    high) bounds the gaps after the formula; None leaves them as they are.
+    """
+    m = np.asarray(margins, dtype=np.float64)
+    if m.ndim != 1 or m.size == 0:
+        raise ValueError(f"margins must be a non-empty 1-D array, got shape {m.shape}")
+    if variant == "save_mean":
+        gaps = 2.0 * m.mean() - m
+    elif variant == "zero_mean":
+        gaps = m.mean() - m
+    else:
+        raise ValueError(f"unknown gap boosting variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    if clip is not None:
+        gaps = np.clip(gaps, clip[0], clip[1])
+    return gaps
+
+
+@torch.no_grad()
+def train_logits(model: nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
+    """Logits of a net in eval mode on a whole set, float64 (N, C) on the set's device."""
+    model.eval()
+    return torch.cat([model(x[i:i + batch]).double() for i in range(0, len(x), batch)])
+
+
+@METHODS.register(
+    "gap_boosting",
+    (
+        Param("models", int, 4, "models T trained one after another; each is one ensemble row",
+              minimum=1, maximum=100, label="models T"),
+        Param("variant", str, "save_mean",
+              "save_mean: g_i = 2 mean(m) - m_i (mean gap = mean margin); zero_mean: g_i = mean(m) - m_i "
+              "(mean gap 0, easy objects get negative gaps)",
+              choices=VARIANTS),
+        Param("margins_of", str, "previous",
+              "whose training margins set the next model's gaps: the previous model, or the running "
+              "ensemble's mean logits", choices=MARGINS_OF, label="margins of"),
+        Param("clip", bool, False, "clip the gaps to [gap_min, gap_max] (off: negative gaps are allowed)",
+              label="clip gaps"),
+        Param("gap_min", float, 0.0, "lower bound of the gaps when clip is on", minimum=-1e3, maximum=1e3,
+              label="gap min"),
+        Param("gap_max", float, 10.0, "upper bound of the gaps when clip is on", minimum=-1e3, maximum=1e3,
+              label="gap max"),
+    ),
+    title="Gap boosting",
+    help="Seed 002: model 1 trains with the [loss] section (CE or a constant gap); every later model trains with "
+         "per-object gaps from the training margins of the model before it (or of the running ensemble), so "
+         "hard objects get large gaps. The last layer must be frozen; prediction = mean of the probabilities, "
+         "and metrics against k use the first k models in training order.",
+)
+class GapBoosting(Method):
+    def members(self) -> int:
+        return int(self.params["models"])
+
+    def ordered_rows(self) -> bool:
+        return True
+
+    def check(self) -> None:
+        loss = self.spec.loss
+        if not loss["freeze_last_layer"]:
+            raise SpecError("loss.freeze_last_layer = false is invalid for method gap_boosting: the models would "
+                            "meet their gaps by inflating the last layer instead of learning; set "
+                            "loss.freeze_last_layer = true (the seed's runs also set loss.last_layer_norm = 10)")
+        p = self.params
+        if p["clip"] and p["gap_min"] > p["gap_max"]:
+            raise SpecError(f"method.gap_min = {p['gap_min']} is invalid: must not exceed method.gap_max = "
+                            f"{p['gap_max']} when method.clip = true; lower gap_min or raise gap_max")
+
+    def row_names(self, plan: Plan) -> list[str]:
+        return [f"model {t + 1}" for t in range(plan.members)]
+
+    def train(self, ctx: TrainContext) -> None:
+        from ..members import load_state
+        from ..training import train_members
+
+        p = self.params
+        everything = np.arange(len(ctx.data.train_y))
+        clip = (float(p["gap_min"]), float(p["gap_max"])) if p["clip"] else None
+        logit_sum: torch.Tensor | None = None  # running sum of the trained models' training logits
+        for t in range(self.members()):
+            if t > 0:
+                previous = load_state(ctx.build_model(t - 1), ctx.rows[t - 1])
+                logits = train_logits(previous, ctx.data.train_x, ctx.spec.evaluation["batch_size"])
+                logit_sum = logits if logit_sum is None else logit_sum + logits
+                source = logits if p["margins_of"] == "previous" else logit_sum / t
+                margins = logit_margins(self._loss_logits(source), ctx.data.train_y).cpu().numpy()
+                gaps = boosting_gaps(margins, str(p["variant"]), clip)
+                ctx.gaps = torch.as_tensor(gaps, dtype=torch.float32, device=ctx.device)
+                ctx.emit(BoostingRound(t, gaps.astype(np.float32), margins.astype(np.float32)))
+                ctx.log(f"gap boosting model {t + 1}: mean margin {margins.mean():.4g}, gaps in "
+                        f"[{gaps.min():.4g}, {gaps.max():.4g}] (mean {gaps.mean():.4g})")
+            train_members(ctx, [t], [everything], vectorize=False)
+        ctx.gaps = None
+
+    def _loss_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        # Gaps act on the logits the loss sees, so margins are measured there too: raw logits for CE and the
+        # gap loss, LogitNorm's normalised logits (norm 1/tau) for logitnorm.
+        loss = self.spec.loss
+        return normalise_logits(logits, float(loss["tau"])) if loss.name == "logitnorm" else logits
