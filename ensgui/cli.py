@@ -1,4 +1,4 @@
-"""The `ensgui` command: the GUI by default, `run` to train headless, `show` to print a run file."""
+"""The `ensgui` command: the GUI by default, `run` / `sweep` to train headless, `show` to print a run or sweep file."""
 
 from __future__ import annotations
 
@@ -33,10 +33,12 @@ class TerminalProgress:
         self._last_decile = -1
 
     def __call__(self, event: object) -> None:
-        from .engine.events import LogLine, Progress, RunEnded
+        from .engine.events import LogLine, Progress, RunEnded, RunStarted
 
         if isinstance(event, Progress):
             self._progress(event)
+        elif isinstance(event, RunStarted):
+            self._last_decile = -1  # a sweep runs one run after another through the same sink
         elif isinstance(event, LogLine):
             self._line(event.text)
         elif isinstance(event, RunEnded):
@@ -65,7 +67,7 @@ class TerminalProgress:
 def cmd_run(args: argparse.Namespace) -> int:
     from .engine.runner import run_spec
     from .engine.spec import Spec
-    from .storage.reader import read_final_weights
+    from .storage.reader import mean_train_margin, read_final_weights
     from .storage.workspace import Workspace
     from .storage.writer import RunWriter
 
@@ -79,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         result = run_spec(spec, [RunWriter(path), TerminalProgress()], stop, threads=args.threads,
-                          load_run_weights=read_final_weights)
+                          load_run_weights=read_final_weights, mean_train_margin=mean_train_margin)
     finally:
         signal.signal(signal.SIGINT, previous)
     if result.status in ("failed", "diverged") and not path.exists():
@@ -109,9 +111,56 @@ def _print_table(path: Path, split: str, out: TextIO) -> None:
         out.write(f"{k + 1:4d}  " + "  ".join(cells) + "\n")
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .engine.spec import Spec
+    from .engine.sweep import parse_gap_values
+    from .storage.sweep_store import read_sweep, run_gap_sweep
+
+    gaps = parse_gap_values(args.gaps)
+    spec = Spec.load(args.spec)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        path = run_gap_sweep(spec, gaps, Path(args.out), [TerminalProgress()], stop, threads=args.threads,
+                             width_objects=args.width_objects, probes=args.probes)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print(path)
+    _print_sweep(path, sys.stdout)
+    return 0 if read_sweep(path).status == "finished" else 1
+
+
+def _print_sweep(path: Path, out: TextIO) -> None:
+    from .storage.sweep_store import read_sweep
+
+    sweep = read_sweep(path)
+    out.write(f"# {path.name}: gap sweep, status {sweep.status}, {len(sweep)} of {sweep.extra.get('planned', '?')} "
+              f"points, gaps \"{sweep.requested}\", width on {sweep.width_objects} training objects, "
+              f"created {sweep.created}\n")
+    if sweep.error:
+        out.write(f"# error: {sweep.error}\n")
+    out.write("# member 0 of each run; AUROC = misclassification ROC-AUC with max probability / predicted-class "
+              "margin as the score; traces of CE: mean ± standard error\n")
+    head = ["gap", "label", "train acc", "test acc", "AUROC prob", "AUROC margin", "tr H", "tr F (true)",
+            "tr F (empirical)", "run"]
+    widths = [8, 12, 9, 9, 10, 12, 19, 19, 19, 0]
+    out.write("  ".join(f"{h:>{w}}" if w else h for h, w in zip(head, widths)) + "\n")
+    for i in sweep.order():
+        traces = [f"{f'{t[i, 0]:.4g} ± {t[i, 1]:.2g}':>19}" for t in (sweep.hessian, sweep.fisher_true,
+                                                                 sweep.fisher_empirical)]
+        cells = [f"{sweep.gaps[i]:8.4f}", f"{sweep.labels[i]:>12}", f"{sweep.train_acc[i]:9.4f}",
+                 f"{sweep.test_acc[i]:9.4f}", f"{sweep.auroc_prob[i]:10.4f}", f"{sweep.auroc_margin[i]:12.4f}",
+                 *traces, sweep.runs[i] + ("" if sweep.statuses[i] == "finished" else f" ({sweep.statuses[i]})")]
+        out.write("  ".join(cells) + "\n")
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from .storage.reader import read_run
+    from .storage.workspace import is_sweep_path
 
+    if is_sweep_path(args.run):
+        _print_sweep(Path(args.run), sys.stdout)
+        return 0
     run = read_run(Path(args.run), with_probs=False)
     s = run.summary
     print(f"# {s.path.name}: status {s.status}, method {s.method}, dataset {s.dataset}, model {s.model}, "
@@ -140,8 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="override the spec's seed")
     run.add_argument("--device", default=None, help="override the spec's device (auto, cpu, cuda)")
     run.set_defaults(func=cmd_run)
-    show = sub.add_parser("show", help="print a run file's spec and its metrics-vs-size table")
-    show.add_argument("run", help="a run file (.h5)")
+    sweep = sub.add_parser("sweep", help="train a spec once per gap of the gap loss, measure each net's width, and "
+                                         "write the runs and a summary (.sweep.h5)")
+    sweep.add_argument("spec", help="a TOML spec; its [loss] becomes the gap loss (last-layer options kept)")
+    sweep.add_argument("--gaps", required=True, help="gap values, e.g. \"0, 0.5, 1, 2, 4, mean\" (mean: the mean "
+                                                     "training margin of the gap-0 run)")
+    sweep.add_argument("--out", required=True, help="folder for the run files and the summary (created if missing)")
+    sweep.add_argument("--width-objects", type=int, default=2000, help="training objects the Hessian and Fisher "
+                                                                       "traces use (default 2000)")
+    sweep.add_argument("--probes", type=int, default=100, help="most Hutchinson probes of the Hessian trace "
+                                                               "(default 100)")
+    sweep.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    sweep.set_defaults(func=cmd_sweep)
+    show = sub.add_parser("show", help="print a run file's spec and its metrics-vs-size table, or a sweep's table")
+    show.add_argument("run", help="a run file (.h5) or a gap-sweep summary (.sweep.h5)")
     show.add_argument("--split", nargs="+", default=["test"], choices=("test", "val"))
     show.set_defaults(func=cmd_show)
     return parser

@@ -58,11 +58,17 @@ def cross_entropy(params: Mapping[str, Any]) -> LossFunction:
 @LOSSES.register(
     "gap",
     (Param("gap", float, 1.0, "margin m subtracted from the true class's logit", minimum=0.0, maximum=1e3),
+     Param("gap_from_run", str, "", "a finished run file: the mean training margin of its member 0 becomes the "
+           "gap instead of the value above (empty: use the value above)", label="gap from run"),
      *_COMMON),
     title="Gap (discounted) loss",
     help="CE(l - m e_y, y) = log(1 + sum_j!=y exp(l_j - l_y + m)); per-object gaps from a method replace m.",
 )
 def gap(params: Mapping[str, Any]) -> LossFunction:
+    if params.get("gap_from_run"):
+        # The runner replaces the run file by its mean margin before training; never train with the stale gap.
+        raise SpecError("loss.gap_from_run must be resolved to a gap before training; run the spec with the GUI "
+                        "or `ensgui run`")
     constant = float(params["gap"])
 
     def loss(logits: torch.Tensor, targets: torch.Tensor, gaps: torch.Tensor | None) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The workspace: a folder of run files, listed newest first, with unique names for new runs."""
+"""The workspace: a folder of run files (and gap-sweep summaries), listed newest first, with unique new names."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from .reader import RunSummary, read_summary
 
 WORKSPACE_ENV = "ENSGUI_WORKSPACE"
 SUFFIX = ".h5"
+SWEEP_SUFFIX = ".sweep.h5"  # a gap sweep's summary (storage.sweep_store), not a run file
 MAX_NAME = 60
 
 
@@ -54,7 +55,7 @@ class Workspace:
         summaries: list[RunSummary] = []
         problems: list[str] = []
         for path in sorted(self.folder.glob(f"*{SUFFIX}")):
-            if not path.is_file():
+            if not path.is_file() or is_sweep_path(path):
                 continue
             try:
                 summaries.append(read_summary(path))
@@ -64,12 +65,32 @@ class Workspace:
         summaries.sort(key=lambda s: (_created_key(s), s.path.name), reverse=True)
         return summaries
 
+    def sweeps(self) -> list[Path]:
+        """Every gap-sweep summary (*.sweep.h5) in the folder, newest first (by the time stamp in the name)."""
+        paths = [p for p in self.folder.glob(f"*{SWEEP_SUFFIX}") if p.is_file()]
+        return sorted(paths, key=lambda p: p.name, reverse=True)
+
     def new_run_path(self, spec_name: str) -> Path:
         """<folder>/<YYYYmmdd-HHMMSS>-<safe name>.h5, with -2, -3, ... added if that file exists."""
-        stem = f"{datetime.now():%Y%m%d-%H%M%S}-{safe_name(spec_name)}"
-        path = self.folder / f"{stem}{SUFFIX}"
+        name = safe_name(spec_name)
+        if name.endswith(SWEEP_SUFFIX[:-len(SUFFIX)]):
+            name = name[:-len(".sweep")] + "-sweep"  # a run file must not look like a sweep summary
+        return self._unique(name, SUFFIX)
+
+    def new_sweep_path(self, spec_name: str) -> Path:
+        """<folder>/<YYYYmmdd-HHMMSS>-<safe name>.sweep.h5, with -2, -3, ... added if that file exists."""
+        return self._unique(safe_name(spec_name), SWEEP_SUFFIX)
+
+    def _unique(self, name: str, suffix: str) -> Path:
+        stem = f"{datetime.now():%Y%m%d-%H%M%S}-{name}"
+        path = self.folder / f"{stem}{suffix}"
         n = 2
         while path.exists():
-            path = self.folder / f"{stem}-{n}{SUFFIX}"
+            path = self.folder / f"{stem}-{n}{suffix}"
             n += 1
         return path
+
+
+def is_sweep_path(path: Path | str) -> bool:
+    """Whether a file name is that of a gap-sweep summary rather than a run file."""
+    return Path(path).name.endswith(SWEEP_SUFFIX)

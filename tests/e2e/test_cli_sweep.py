@@ -1,0 +1,55 @@
+"""`ensgui sweep` and `ensgui show` on a sweep as a user runs them: progress, the table, errors as one line."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ensgui.engine.spec import Spec
+from ensgui.storage.sweep_store import read_sweep
+from support import tiny_spec_dict
+from test_cli import ensgui
+
+
+def table_rows(text: str) -> list[list[str]]:
+    return [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
+
+
+def test_sweep_then_show_it(tmp_path):
+    values = tiny_spec_dict(method="single", train_size=300, epochs=1, name="cli-sweep")
+    values["budget"]["batch_size"] = 16
+    spec = tmp_path / "spec.toml"
+    spec.write_text(Spec.from_dict(values).to_toml())
+    out = tmp_path / "runs"
+    result = ensgui("sweep", spec, "--gaps", "0.5, mean", "--out", out, "--width-objects", 50, "--probes", 3,
+                    "--threads", 1)
+    assert result.returncode == 0, result.stderr
+    summaries = list(out.glob("*.sweep.h5"))
+    assert len(summaries) == 1 and str(summaries[0]) in result.stdout
+    assert "added gap 0" in result.stderr and "gap sweep point 3/3: gap mean = " in result.stderr
+    assert result.stderr.count("run finished") == 3
+    sweep = read_sweep(summaries[0])
+    assert sweep.labels[:2] == ["0", "0.5"] and sweep.labels[2].startswith("mean = ")
+    rows = table_rows(result.stdout)
+    assert len(rows) == 3
+    order = sweep.order()
+    np.testing.assert_allclose([float(r[0]) for r in rows], sweep.gaps[order], atol=5e-5)
+    np.testing.assert_allclose([float(r[-13]) for r in rows], sweep.test_acc[order], atol=5e-5)
+    assert [r[-1] for r in rows] == [sweep.runs[i] for i in order]
+    shown = ensgui("show", summaries[0])
+    assert shown.returncode == 0, shown.stderr
+    assert table_rows(shown.stdout) == rows and "status finished, 3 of 3 points" in shown.stdout
+
+
+def test_bad_gaps_are_one_line_and_exit_code_2(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(Spec.from_dict(tiny_spec_dict(method="single")).to_toml())
+    # Every way a gap list is bad is checked in tests/engine/test_sweep.py; here the CLI's handling of one.
+    result = ensgui("sweep", spec, "--gaps", "0, abc", "--out", tmp_path / "runs")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("ensgui: error: gap 'abc' is not a number or the word 'mean'")
+    assert not (tmp_path / "runs").exists()
+    broken = tmp_path / "broken.sweep.h5"
+    broken.write_bytes(b"junk")
+    shown = ensgui("show", broken)
+    assert shown.returncode == 2 and "broken.sweep.h5" in shown.stderr and shown.stderr.strip().count("\n") == 0
