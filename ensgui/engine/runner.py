@@ -14,11 +14,13 @@ import torch
 from .data import DataSplits, load_splits
 from .errors import CancelledError, DivergedError, EnsguiError, SpecError
 from .events import Event, Evaluated, LogLine, RunEnded, RunStarted, Sink
+from .margin_tracking import final_margins
 from .methods import Method, method_for
 from .planning import iters_per_epoch
 from .progress import ProgressTracker
 from .seeding import DROPOUT, EVAL, derive_seed
 from .spec import Spec
+from .sweep import resolve_gap_from_run
 from .training import TrainContext
 
 
@@ -55,19 +57,32 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 def run_spec(spec: Spec, sinks: Iterable[Sink], stop: threading.Event | None = None,
              threads: int | None = None,
-             load_run_weights: Callable[[str], dict[str, np.ndarray]] | None = None) -> RunResult:
-    """Run a spec to the end (or until stop is set), emitting events; never raises for user errors."""
+             load_run_weights: Callable[[str], dict[str, np.ndarray]] | None = None,
+             mean_train_margin: Callable[[str], float] | None = None) -> RunResult:
+    """Run a spec to the end (or until stop is set), emitting events; never raises for user errors.
+
+    load_run_weights and mean_train_margin read stored runs (the engine has no h5py): callers pass
+    storage.reader.read_final_weights and storage.reader.mean_train_margin.
+    """
     emit = _fan_out(sinks)
     stop = stop or threading.Event()
     started = time.monotonic()
     rows = 0
+    extra: dict[str, float] = {}
 
     def ended(status: str, error: str = "") -> RunResult:
         elapsed = time.monotonic() - started
-        emit(RunEnded(status, error, elapsed))
+        emit(RunEnded(status, error, elapsed, extra))
         return RunResult(status, error, rows, elapsed)
 
     try:
+        # The run file keeps the spec as given; the gap it resolved to is logged and stored as extra.resolved_gap.
+        given = spec
+        spec, resolved_gap = resolve_gap_from_run(given, mean_train_margin)
+        if resolved_gap is not None:
+            extra["resolved_gap"] = resolved_gap
+            emit(LogLine(f"gap = {resolved_gap:.4g} (mean training margin of member 0 of "
+                         f"{given.loss['gap_from_run']})"))
         device = resolve_device(spec.device)
         if threads:
             torch.set_num_threads(threads)
@@ -76,7 +91,7 @@ def run_spec(spec: Spec, sinks: Iterable[Sink], stop: threading.Event | None = N
         emit(LogLine(f"loading {spec.data.name} (train {spec.data['train_size'] or 'all'}, "
                      f"validation {spec.data['val_size']})"))
         data = _to_device(load_splits(spec.data.name, spec.data.params, spec.seed), device)
-        emit(RunStarted(spec.to_toml(), plan, str(device), tuple(method.row_names(plan))))
+        emit(RunStarted(given.to_toml(), plan, str(device), tuple(method.row_names(plan))))
         emit(LogLine(f"{spec.method.name}: {plan.members} member(s) x {plan.total_iters} iterations "
                      f"({plan.epochs} epochs of {plan.iters_per_epoch}) on {device}"))
         torch.manual_seed(derive_seed(spec.seed, 0, DROPOUT))
@@ -130,9 +145,14 @@ def evaluate_rows(ctx: TrainContext, method: Method, emit: Sink) -> None:
     val_probs = predicted[1] if has_val else None
     val_labels = ctx.data.val_y.cpu().numpy().astype(np.int64) if has_val else None
     ev = ctx.spec.evaluation
-    options = EvalOptions(n_orders=ev["orders"], n_bins=ev["ece_bins"], cnll_splits=ev["cnll_splits"],
-                          cnll_runs=ev["cnll_runs"], seed=derive_seed(ctx.spec.seed, 0, EVAL) % (2**31))
-    emit(LogLine(f"computing metrics for ensemble sizes 1..{len(test_probs)} over {ev['orders']} member orders"))
+    # Ordered rows (boosting) are evaluated as trained: order 0 of ensemble_curves is the identity, so one
+    # order gives the ensemble of the first k rows, with std 0.
+    ordered = method.ordered_rows()
+    options = EvalOptions(n_orders=1 if ordered else ev["orders"], n_bins=ev["ece_bins"],
+                          cnll_splits=ev["cnll_splits"], cnll_runs=ev["cnll_runs"],
+                          seed=derive_seed(ctx.spec.seed, 0, EVAL) % (2**31))
+    emit(LogLine(f"computing metrics for ensemble sizes 1..{len(test_probs)} "
+                 + ("in training order" if ordered else f"over {ev['orders']} member orders")))
     ctx.progress.start_phase("evaluating")
     curves = ensemble_curves(test_probs, test_labels, val_probs, val_labels, options,
                              progress=ctx.progress.phase_step)
@@ -144,6 +164,8 @@ def evaluate_rows(ctx: TrainContext, method: Method, emit: Sink) -> None:
                        temperature))
     emit(Evaluated("test", test_probs, test_labels, curves["test"], member_metrics(test_probs, test_labels),
                    temperature))
+    emit(LogLine(f"computing the margins of {len(ctx.rows)} row(s) on every split"))
+    final_margins(ctx, emit)
 
 
 RunFunction = Callable[[Spec, Iterable[Sink], threading.Event | None], RunResult]

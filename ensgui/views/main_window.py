@@ -18,6 +18,7 @@ from .results_view import ResultsView
 from .run_controller import RunController
 from .runs_view import RunsView
 from .setup_view import SetupView
+from .sweep_view import SweepView
 from .weight_space_view import WeightSpaceView
 
 
@@ -37,15 +38,18 @@ class MainWindow(QMainWindow):
         self.compare = ComparisonView(workspace, self)
         self.weight_space = WeightSpaceView(workspace, self)
         self.interpolation = InterpolationView(workspace, self)
+        self.sweep = SweepView(workspace, self)
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
         for widget, title in ((self.setup, "Setup"), (self.monitor, "Monitor"), (self.results, "Results"),
-                              (self.interpolation, "Interpolation"), (self.weight_space, "Weight space"), (self.compare, "Compare"), (self.runs, "Runs")):
+                              (self.interpolation, "Interpolation"), (self.weight_space, "Weight space"), (self.compare, "Compare"), (self.sweep, "Sweep"), (self.runs, "Runs")):
             self.tabs.addTab(widget, title)
         self.setCentralWidget(self.tabs)
         self.setup.set_spec(spec)
         self.setup.start_requested.connect(self.start_run)
+        self.setup.sweep_requested.connect(self.start_sweep)
         self.controller.run_finished.connect(self._run_finished)
+        self.controller.sweep_finished.connect(self._sweep_finished)
         self.runs.run_opened.connect(self.open_run)
         self.runs.compare_requested.connect(self.compare_runs)
         self._add_menu()
@@ -75,8 +79,33 @@ class MainWindow(QMainWindow):
         self.controller.start(spec, path)
         self.tabs.setCurrentWidget(self.monitor)
 
+    def start_sweep(self, spec: Spec, gaps: tuple, width_objects: int) -> None:
+        """A gap sweep: every point a run file in the workspace, then its summary on the Sweep screen."""
+        if self.controller.is_running():
+            QMessageBox.information(self, "A run is in progress",
+                                    "One run at a time: wait for it to finish or cancel it on the Monitor screen.")
+            return
+        self.controller.start_sweep(spec, gaps, self.workspace.folder, width_objects)
+        self.tabs.setCurrentWidget(self.monitor)
+
+    def _sweep_finished(self, path: Path) -> None:
+        from ..engine.errors import EnsguiError
+
+        try:
+            self.sweep.show_sweep(path)
+        except EnsguiError as exc:
+            QMessageBox.warning(self, "Cannot show the sweep", str(exc))
+            return
+        self.tabs.setCurrentWidget(self.sweep)
+
     def _run_finished(self, ended: RunEnded, path: Path) -> None:
         self.runs.refresh()
+        if self.controller.is_sweep():
+            # Its points are in the Runs list; _sweep_finished has shown the summary (a failed sweep's is listed).
+            self.sweep.refresh()
+            if ended.error:
+                QMessageBox.warning(self, f"Gap sweep {ended.status}", ended.error)
+            return
         if ended.status in ("failed", "diverged"):
             QMessageBox.warning(self, f"Run {ended.status}", ended.error or f"the run {ended.status}")
         if path.exists():

@@ -18,6 +18,7 @@ from ..engine.events import Progress, RunEnded, RunStarted, Scalar, SnapshotTake
 from ..engine.planning import Plan, plan_for
 from ..engine.spec import Spec
 from .live_curves import LEGEND_ROWS, LiveCurvesPlot, member_color
+from .live_margins_panel import LiveMarginsPanel
 from .run_controller import RunController
 
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default: readable noisy losses, still close to the raw values
@@ -191,6 +192,10 @@ class MonitorView(QWidget):
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.setStyleSheet("color: #b71c1c;")
         self.error_label.setVisible(False)
+        # "gap sweep: point 3 of 6 (gap 1)" while (and after) a sweep runs; hidden for a single run.
+        self.sweep_label = QLabel("", self)
+        self.sweep_label.setStyleSheet("color: #0d47a1; font-weight: bold;")
+        self.sweep_label.setVisible(False)
 
         self.loss_plot = LiveCurvesPlot("training loss", "loss", self)
         self.acc_plot = LiveCurvesPlot("validation accuracy", "accuracy", self, symbol="o",
@@ -199,6 +204,7 @@ class MonitorView(QWidget):
         self.lr_plot = LiveCurvesPlot("learning rate", "lr", self, smoothable=False)
         for plot in (self.acc_plot, self.lr_plot):
             plot.setXLink(self.loss_plot)
+        self.margins_panel = LiveMarginsPanel(self)
 
         self.smoothing_slider = QSlider(Qt.Orientation.Horizontal, self)
         self.smoothing_slider.setRange(0, 99)
@@ -241,6 +247,8 @@ class MonitorView(QWidget):
         controller.log_line.connect(self.append_log)
         controller.snapshot_taken.connect(self._snapshot_taken)
         controller.run_finished.connect(self._run_finished)
+        controller.margins_measured.connect(self.margins_panel.add_measured)
+        controller.sweep_progress.connect(self._sweep_point)
 
     def _build_layout(self) -> None:
         header = QGridLayout()
@@ -250,13 +258,14 @@ class MonitorView(QWidget):
         header.addWidget(self.details_label, 0, 1)
         header.addWidget(self.status_label, 0, 2, 2, 1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         header.addWidget(self.path_label, 1, 0, 1, 2)
+        header.addWidget(self.sweep_label, 2, 0, 1, 2)
         header.setColumnStretch(1, 1)
 
         plots = QWidget(self)
         grid = QGridLayout(plots)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(6)
-        for column, plot in enumerate((self.loss_plot, self.acc_plot, self.lr_plot)):
+        for column, plot in enumerate((self.loss_plot, self.acc_plot, self.lr_plot, self.margins_panel)):
             grid.addWidget(plot, 0, column)
             grid.setColumnStretch(column, 1)
 
@@ -337,9 +346,11 @@ class MonitorView(QWidget):
         self.path_label.set_full_text(str(path))
         self.error_label.setVisible(False)
         self.error_label.clear()
+        self.sweep_label.setVisible(False)
         self.log_view.clear()
         for plot in self.plots.values():
             plot.clear_data()
+        self.margins_panel.clear()
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("0% — loading data")
         self.cancel_button.setText("Cancel")
@@ -355,6 +366,18 @@ class MonitorView(QWidget):
         # Built now, before the worker thread starts: building plot items costs the GUI thread tens
         # of milliseconds, several times more once the engine competes for the GIL.
         self._show_plan(plan)
+
+    def _sweep_point(self, index: int, total: int, label: str) -> None:
+        """A sweep's next point: its header line, and curves and progress that start afresh (the log goes on)."""
+        self.sweep_label.setText(f"gap sweep: point {index + 1} of {total} (gap {label})")
+        self.sweep_label.setVisible(True)
+        for plot in self.plots.values():
+            plot.clear_data()
+        self.margins_panel.clear()
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("0% — loading data")
+        if not self._cancelling:
+            self._set_status("loading data…")
 
     def _run_started(self, started: RunStarted, path: Path) -> None:
         plan = started.plan
@@ -388,6 +411,7 @@ class MonitorView(QWidget):
         for plot in self.plots.values():
             if not (same and plot.members == plan.members):
                 plot.reset(plan.members, names)
+        self.margins_panel.set_members(plan.members)
         if same and self.lr_plot.has_reference():
             return
         steps = np.arange(1, plan.total_iters + 1, dtype=np.float64) / self._iters_per_epoch

@@ -17,11 +17,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLay
 from .run_header import header_labels
 from ..engine import dee as dee_mod
 from ..engine.errors import EnsguiError
-from ..storage.reader import EvalData, RunData, RunSummary, read_run
+from ..storage.reader import EvalData, RunData, RunSummary, read_boosting, read_run
 from ..storage.workspace import Workspace
 from .calibration_plot import CalibrationPlot
 from .export import VALUE_ROLE, export_button, plot_export_actions, table_export_actions
 from .metric_curves_plot import MetricCurvesPlot, metric_label, metric_short, ordered_metrics
+from .run_margins_panel import RunMarginsPanel
+from .boosting_panel import BoostingPanel
 from .runs_view import STATUS_COLORS
 
 SPLITS: tuple[tuple[str, str], ...] = (("test", "test"), ("val", "validation"))
@@ -217,6 +219,11 @@ class ResultsView(QWidget):
         self.tables.addTab(_titled("Each member alone (CNLL with its own oracle temperature)", self.members_table,
                                    export_button(self.members_table_actions, self), self.tables),
                            "Per-member metrics")
+        self.margins_panel = RunMarginsPanel(self.workspace, self.tables)
+        self.tables.addTab(self.margins_panel, "Margins")
+        # Added as a tab only while a run with /analysis/boosting is shown.
+        self.boosting_panel = BoostingPanel(self.tables)
+        self.boosting_panel.hide()
         self.temperature_label = QLabel("", self)
         self.temperature_label.setStyleSheet("color: #555;")
         vertical.addWidget(plots)
@@ -235,6 +242,8 @@ class ResultsView(QWidget):
         self.path = path
         self._fill_header(run)
         self._rebuild_references()
+        self.margins_panel.show_run(path, run.summary, run.row_names)
+        self._show_boosting(run)
         if not run.eval:
             self._show_message(no_results_message(run.summary, run.error))
             return
@@ -247,6 +256,21 @@ class ResultsView(QWidget):
         self.stack.setCurrentWidget(self.content)
         self._enable_controls(True)
         self._fill_all()
+
+    def _show_boosting(self, run: RunData) -> None:
+        """The Boosting tab for runs that stored gap-boosting rounds; no tab for any other run."""
+        try:
+            boosting = read_boosting(run.path)
+        except EnsguiError:
+            boosting = None
+        index = self.tables.indexOf(self.boosting_panel)
+        if boosting is None or len(boosting.models) == 0:
+            if index >= 0:
+                self.tables.removeTab(index)
+            return
+        self.boosting_panel.set_run(run, boosting)
+        if index < 0:
+            self.tables.addTab(self.boosting_panel, "Boosting")
 
     def has_results(self) -> bool:
         """Whether the shown run has an evaluation to look at."""

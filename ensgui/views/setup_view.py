@@ -1,4 +1,4 @@
-"""The Setup screen: the experiment's forms built from the registries, a schedule preview and the Start button."""
+"""The Setup screen: the experiment's forms built from the registries, single run or gap sweep, a preview and Start."""
 
 from __future__ import annotations
 
@@ -9,17 +9,20 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QFont
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QFormLayout,
     QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMenu,
     QMessageBox,
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QSpinBox,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -31,9 +34,10 @@ from ..engine.errors import SpecError
 from ..engine.methods import method_for
 from ..engine.planning import Plan, plan_for
 from ..engine.spec import BUDGET_SCHEMA, EVALUATION_SCHEMA, SECTIONS, TOP_SCHEMA, Spec
+from ..engine.sweep import DEFAULT_WIDTH_OBJECTS, EXAMPLE, GapValue, parse_gap_values
 from ..resources import PRESETS, preset_description, preset_paths
 from .schedule_preview import SchedulePreviewPlot
-from .schema_form import align_labels
+from .schema_form import INVALID_STYLE, MESSAGE_STYLE, align_labels
 from .section_editor import SectionEditor
 
 DEBOUNCE_MS = 150
@@ -57,6 +61,9 @@ QPushButton:hover { background: #388e3c; }
 QPushButton:pressed { background: #1b5e20; }
 QPushButton:disabled { background: #b0bec5; color: #eceff1; }
 """
+SINGLE, SWEEP = "single", "gap_sweep"
+EXPERIMENTS = ((SINGLE, "single run"), (SWEEP, "gap sweep"))
+MAX_WIDTH_OBJECTS = 1_000_000
 SUMMARY_ROWS = (
     ("members", "members"),
     ("iters_per_epoch", "iterations per epoch"),
@@ -68,10 +75,119 @@ SUMMARY_ROWS = (
 )
 
 
+def gaps_hint(gaps: tuple[GapValue, ...]) -> str:
+    """What a gap list will train, e.g. "3 runs of the spec, one per gap; gap 0 first: its mean margin is 'mean'"."""
+    mean = any(isinstance(g, str) for g in gaps)
+    runs = len(gaps) + (1 if mean and 0.0 not in gaps else 0)
+    text = f"{runs} run{'s' if runs != 1 else ''} of the spec with the gap loss, one per gap"
+    if mean:
+        text += "; gap 0 first (added if missing): its mean training margin is the gap 'mean'"
+    return text
+
+
+class ExperimentChoice(QGroupBox):
+    """Single run or gap sweep; for a sweep the gap list (checked as typed, marked at the field) and width objects."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Experiment type", parent)
+        self.setStyleSheet(GROUP_STYLE)
+        self._error = ""
+        self.kind_combo = QComboBox(self)
+        self.kind_combo.setObjectName("setup.experiment")
+        for key, text in EXPERIMENTS:
+            self.kind_combo.addItem(text, key)
+        self.kind_combo.setToolTip("Single run: train the spec once.\nGap sweep: train it once per gap with the gap "
+                                   "loss CE(l - m e_y, y), then measure accuracy, ROC-AUC and the width of each net")
+        self.gaps_edit = QLineEdit(EXAMPLE, self)
+        self.gaps_edit.setObjectName("setup.gaps")
+        self.gaps_edit.setToolTip("Gaps m >= 0, separated by commas; the word 'mean' is the mean training margin "
+                                  "of the gap-0 point (trained first, added if missing)")
+        self.gaps_message = QLabel(self)
+        self.gaps_message.setObjectName("setup.gaps.message")
+        self.gaps_message.setWordWrap(True)
+        self.gaps_message.setStyleSheet(MESSAGE_STYLE)
+        self.gaps_message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.gaps_message.hide()
+        self.gaps_hint = QLabel(self)
+        self.gaps_hint.setObjectName("setup.gaps.hint")
+        self.gaps_hint.setWordWrap(True)
+        self.gaps_hint.setStyleSheet("color: #555; font-size: 11px;")
+        self.gaps_row = gaps = QWidget(self)
+        gaps_column = QVBoxLayout(gaps)
+        gaps_column.setContentsMargins(0, 0, 0, 0)
+        gaps_column.setSpacing(1)
+        gaps_column.addWidget(self.gaps_edit)
+        gaps_column.addWidget(self.gaps_message)
+        gaps_column.addWidget(self.gaps_hint)
+        self.width_spin = QSpinBox(self)
+        self.width_spin.setObjectName("setup.width_objects")
+        self.width_spin.setRange(1, MAX_WIDTH_OBJECTS)
+        self.width_spin.setSingleStep(500)
+        self.width_spin.setValue(DEFAULT_WIDTH_OBJECTS)
+        self.width_spin.setToolTip("Training objects the Hessian and Fisher traces are measured on (the first ones "
+                                   "of the shuffled training split; methods.md: 2000)")
+        self.form = QFormLayout(self)
+        self.form.setContentsMargins(10, 6, 10, 8)
+        self.form.setVerticalSpacing(3)
+        self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.form.addRow("experiment", self.kind_combo)
+        self.form.addRow("gaps", gaps)
+        self.form.addRow("width objects", self.width_spin)
+        self.kind_combo.currentIndexChanged.connect(self._kind_changed)
+        self.gaps_edit.textChanged.connect(self._gaps_edited)
+        self.width_spin.valueChanged.connect(lambda _: self.changed.emit())
+        self._kind_changed()
+
+    def is_sweep(self) -> bool:
+        return self.kind_combo.currentData() == SWEEP
+
+    def set_sweep(self, sweep: bool) -> None:
+        self.kind_combo.setCurrentIndex(self.kind_combo.findData(SWEEP if sweep else SINGLE))
+
+    def gaps(self) -> tuple[GapValue, ...]:
+        """The gap list typed; raises SpecError naming the bad entry."""
+        return parse_gap_values(self.gaps_edit.text())
+
+    def width_objects(self) -> int:
+        return self.width_spin.value()
+
+    def error(self) -> str:
+        """Why the gap list cannot be used, or "" (also "" in single-run mode, where it is not used)."""
+        return self._error if self.is_sweep() else ""
+
+    def _kind_changed(self, *_: object) -> None:
+        sweep = self.is_sweep()
+        for row in (self.gaps_row, self.width_spin):
+            self.form.setRowVisible(row, sweep)
+        self._gaps_edited()
+
+    def _gaps_edited(self, *_: object) -> None:
+        try:
+            gaps = self.gaps()
+            self._error = ""
+            self.gaps_hint.setText(gaps_hint(gaps))
+        except SpecError as exc:
+            self._error = str(exc)
+            self.gaps_hint.setText("")
+        shown = self.error()
+        self.gaps_hint.setVisible(not shown)
+        self.gaps_message.setText(shown)
+        self.gaps_message.setVisible(bool(shown))
+        self.gaps_edit.setStyleSheet(f"QLineEdit {{ {INVALID_STYLE} }}" if shown else "")
+        self.changed.emit()
+
+    def set_read_only(self, read_only: bool) -> None:
+        for widget in (self.kind_combo, self.gaps_edit, self.width_spin):
+            widget.setEnabled(not read_only)
+
+
 class SetupView(QWidget):
-    """Compose an experiment: forms for every spec section, a live plan preview and Start."""
+    """Compose an experiment: forms for every spec section, single run or gap sweep, a live plan preview and Start."""
 
     start_requested = Signal(object)  # a valid Spec
+    sweep_requested = Signal(object, object, int)  # a valid Spec, its gap list, the width objects
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -195,6 +311,9 @@ class SetupView(QWidget):
         column = QVBoxLayout(side)
         column.setContentsMargins(4, 0, 0, 0)
         column.setSpacing(8)
+        self.experiment = ExperimentChoice(side)
+        self.experiment.changed.connect(self._experiment_changed)
+        column.addWidget(self.experiment)
         self.preview = SchedulePreviewPlot(side)
         column.addWidget(self.preview, 1)
         summary = QGroupBox("Summary", side)
@@ -333,10 +452,17 @@ class SetupView(QWidget):
             self.summary_labels[key].setText(text)
 
     def _update_start(self) -> None:
-        own_errors = any(editor.has_own_errors() for editor in self.editors.values())
+        own_errors = any(editor.has_own_errors() for editor in self.editors.values()) or bool(self.experiment.error())
         pending = self._timer.isActive()
         self.start_button.setEnabled(not self._read_only and not own_errors
                                      and (pending or self._valid_spec is not None))
+
+    def _experiment_changed(self) -> None:
+        sweep = self.experiment.is_sweep()
+        self.start_button.setText("Start gap sweep" if sweep else "Start")
+        self.start_button.setToolTip("Train the spec once per gap, then measure each net (Ctrl+R)" if sweep
+                                     else "Train this experiment (Ctrl+R)")
+        self._update_start()
 
     # ------------------------------------------------------------ actions
 
@@ -350,7 +476,15 @@ class SetupView(QWidget):
         if spec is None:
             self._reveal_first_mark()
             return
-        self.start_requested.emit(spec)
+        if not self.experiment.is_sweep():
+            self.start_requested.emit(spec)
+            return
+        try:
+            gaps = self.experiment.gaps()
+        except SpecError:
+            self.experiment.gaps_edit.setFocus()  # the message is already shown under the field
+            return
+        self.sweep_requested.emit(spec, gaps, self.experiment.width_objects())
 
     def _reveal_first_mark(self) -> None:
         # Only on an explicit request: scrolling while the user types elsewhere would yank the form away.
@@ -415,6 +549,7 @@ class SetupView(QWidget):
         self._read_only = read_only
         for editor in self.editors.values():
             editor.set_read_only(read_only)
+        self.experiment.set_read_only(read_only)
         self.presets_button.setEnabled(not read_only)
         self.load_button.setEnabled(not read_only)
         if not read_only:
