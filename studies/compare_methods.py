@@ -10,20 +10,12 @@ resumes. Prints a markdown table of error, NLL and CNLL at 1, 5, 10 and all K me
 from __future__ import annotations
 
 import argparse
-import math
-import sys
 from pathlib import Path
 
-import numpy as np
-
-from ensgui.cli import TerminalProgress
-from ensgui.engine.dee import dee_from_cnll
-from ensgui.engine.runner import run_spec
 from ensgui.engine.spec import Spec
 from ensgui.resources import PRESETS
-from ensgui.storage.reader import read_final_weights, read_run
-from ensgui.storage.workspace import Workspace
-from ensgui.storage.writer import RunWriter
+from ensgui.storage.reader import read_run
+from study_runs import curve_cells, run_or_reuse
 
 METHODS = ("single", "deep_ensemble", "snapshot", "fge", "swag", "dropout", "csgld")
 SIZES = (1, 5, 10)
@@ -37,24 +29,6 @@ def study_spec(method: str, train_size: int, val_size: int, epochs: int, seed: i
     if method == "deep_ensemble":
         spec = spec.with_values("method", members=10)
     return spec
-
-
-def run_or_reuse(spec: Spec, out: Path, threads: int | None) -> Path:
-    for path in sorted(out.glob(f"*-{spec.name}.h5")):
-        run = read_run(path, with_probs=False)
-        if run.summary.status == "finished" and run.spec == spec:
-            print(f"reusing {path.name}", file=sys.stderr)
-            return path
-    path = Workspace(out).new_run_path(spec.name)
-    result = run_spec(spec, [RunWriter(path), TerminalProgress()], threads=threads,
-                      load_run_weights=read_final_weights)
-    if result.status != "finished":
-        raise SystemExit(f"{spec.name} ended {result.status}: {result.error}")
-    return path
-
-
-def cell(value: float, digits: int) -> str:
-    return "–" if math.isnan(value) else f"{value:.{digits}f}"
 
 
 def main() -> None:
@@ -78,22 +52,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for method, c in curves.items():
         rows = len(c["error"])
-        sizes = [*SIZES, rows]  # @K: the whole ensemble, whatever its size
-
-        def at(metric: str, scale: float = 1.0) -> list[float]:
-            return [scale * c[metric][k - 1, 0] if k <= rows else math.nan for k in sizes]
-
-        err = " / ".join(cell(v, 2) for v in at("error", 100.0))
-        nll = " / ".join(cell(v, 4) for v in at("nll"))
-        cnll = " / ".join(cell(v, 4) for v in at("cnll"))
-        dee = "–"
-        if reference is not None:
-            values = np.array(at("cnll"))
-            dees = np.full(len(values), np.nan)
-            known = ~np.isnan(values)
-            dees[known] = dee_from_cnll(reference[:, 0], values[known])
-            dee = " / ".join(cell(d, 2) for d in dees)
-        print(f"| {method} | {rows} | {err} | {nll} | {cnll} | {dee} |")
+        cells = curve_cells(c, [*SIZES, rows], None if reference is None else reference[:, 0])
+        print(f"| {method} | {rows} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":

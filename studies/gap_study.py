@@ -1,0 +1,107 @@
+"""Headless study of issue 4: gap sweep (accuracy, ROC-AUC, Hessian and Fisher traces) and gap boosting.
+
+Usage: python studies/gap_study.py --out gap-study-runs [--train-size 0] [--epochs 20]
+LeNet-5-Caffe on Fashion-MNIST with the last layer frozen at row norm 10 and SGD 0.01 (the
+gap_boosting preset, methods.md section 6's small-scale defaults). Part 1 sweeps the gap over 0, 0.5, 1, 2, 4 and the mean training margin of
+the gap-0 net. Part 2 trains gap boosting (T = 4) in both variants and a deep ensemble of 4 with the
+same frozen last layer and epochs per model. Runs already in --out are reused (part 2), so an
+interrupted study resumes. Prints two markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ensgui.cli import TerminalProgress
+from ensgui.engine.spec import Spec
+from ensgui.resources import PRESETS
+from ensgui.storage.reader import read_run
+from ensgui.storage.sweep_store import read_sweep, run_gap_sweep
+from ensgui.storage.workspace import Workspace
+from study_runs import cell, curve_cells, run_or_reuse
+
+GAPS = "0, 0.5, 1, 2, 4, mean"
+MODELS = 4
+
+
+def base_spec(method: dict, name: str, args: argparse.Namespace) -> Spec:
+    """The gap-boosting preset (frozen last layer, row norm 10, SGD 0.01) with the given method table.
+
+    Every arm shares that preset's loss, optimiser and schedule, so only the method differs.
+    """
+    values = Spec.load(str(PRESETS / "gap_boosting.toml")).to_dict()
+    values["method"] = method
+    values["data"].update(train_size=args.train_size, val_size=args.val_size)
+    values["budget"]["epochs"] = args.epochs
+    values.update(name=name, seed=args.seed, device="auto")
+    return Spec.from_dict(values)
+
+
+def sweep_table(out: Path, args: argparse.Namespace) -> None:
+    finished = [p for p in Workspace(out).sweeps() if read_sweep(p).status == "finished"]  # newest first
+    if finished and not args.fresh_sweep:
+        path = finished[0]
+        print(f"reusing {path.name}", file=sys.stderr)
+    else:
+        spec = base_spec({"name": "single"}, "gap-sweep", args)
+        path = run_gap_sweep(spec, [*_parse(GAPS)], out, sinks=[TerminalProgress()], threads=args.threads,
+                             width_objects=args.width_objects)
+    sweep = read_sweep(path)
+    print("| gap | train acc % | test acc % | ROC-AUC max-prob | ROC-AUC margin | tr H ± se | tr F (true) ± se "
+          "| tr F (empirical) ± se |")
+    print("|---|---|---|---|---|---|---|---|")
+    for i, label in enumerate(sweep.labels):
+        def pm(values):  # mean ± standard error
+            return f"{cell(values[i, 0], 2)} ± {cell(values[i, 1], 2)}"
+        print(f"| {label} | {cell(100 * sweep.train_acc[i], 2)} | {cell(100 * sweep.test_acc[i], 2)} "
+              f"| {cell(sweep.auroc_prob[i], 4)} | {cell(sweep.auroc_margin[i], 4)} | {pm(sweep.hessian)} "
+              f"| {pm(sweep.fisher_true)} | {pm(sweep.fisher_empirical)} |")
+
+
+def _parse(text: str):
+    from ensgui.engine.sweep import parse_gap_values
+
+    return parse_gap_values(text)
+
+
+def boosting_table(out: Path, args: argparse.Namespace) -> None:
+    runs = {}
+    runs["deep ensemble"] = base_spec({"name": "deep_ensemble", "members": MODELS}, "gap-study-deep_ensemble", args)
+    for variant in ("save_mean", "zero_mean"):
+        method = {"name": "gap_boosting", "models": MODELS, "variant": variant}
+        runs[f"gap boosting, {variant}"] = base_spec(method, f"gap-study-boosting-{variant}", args)
+    curves = {label: read_run(run_or_reuse(spec, out, args.threads), with_probs=False).eval["test"].curves
+              for label, spec in runs.items()}
+    reference = curves["deep ensemble"]["cnll"][:, 0]
+    sizes = list(range(1, MODELS + 1))
+    at = " / ".join(f"@{k}" for k in sizes)
+    print(f"| method | error % {at} | NLL {at} | CNLL {at} | DEE {at} |")
+    print("|---|---|---|---|---|")
+    for label, c in curves.items():
+        print(f"| {label} | {' | '.join(curve_cells(c, sizes, reference))} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--train-size", type=int, default=0, help="0 = all 55k training objects")
+    parser.add_argument("--val-size", type=int, default=5000)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--width-objects", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--fresh-sweep", action="store_true", help="run the sweep even if --out holds one")
+    parser.add_argument("--parts", nargs="+", default=["sweep", "boosting"], choices=["sweep", "boosting"])
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if "sweep" in args.parts:
+        sweep_table(out, args)
+    if "boosting" in args.parts:
+        boosting_table(out, args)
+
+
+if __name__ == "__main__":
+    main()
