@@ -59,7 +59,8 @@ def cross_entropy(params: Mapping[str, Any]) -> LossFunction:
     "gap",
     (Param("gap", float, 1.0, "margin m subtracted from the true class's logit", minimum=0.0, maximum=1e3),
      Param("gap_from_run", str, "", "a finished run file: the mean training margin of its member 0 becomes the "
-           "gap instead of the value above (empty: use the value above)", label="gap from run"),
+           "gap instead of the value above (empty: use the value above)", label="gap from run",
+           run_file=True),
      *_COMMON),
     title="Gap (discounted) loss",
     help="CE(l - m e_y, y) = log(1 + sum_j!=y exp(l_j - l_y + m)); per-object gaps from a method replace m.",

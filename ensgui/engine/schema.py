@@ -23,6 +23,7 @@ class Param:
     choices: tuple[Any, ...] | None = None
     label: str | None = None
     log_scale: bool = False  # a hint for the GUI spin box (learning rates, weight decay)
+    run_file: bool = False  # a hint for the GUI: the text is the path of a stored run file (a Browse button)
 
     @property
     def title(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
 
 from PySide6.QtCore import Qt, Signal
@@ -9,6 +10,7 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -16,12 +18,14 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QSizePolicy,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from ..engine.errors import SpecError
 from ..engine.schema import Param, Schema
+from ..storage.workspace import default_workspace
 
 # The spin box accepts any 32-bit integer so that an out-of-range value can be typed and then
 # explained at the field; clamping silently would hide what is allowed.
@@ -122,6 +126,13 @@ class ParamField(QWidget):
         inner = QHBoxLayout(self.frame)
         inner.setContentsMargins(1, 1, 1, 1)
         inner.addWidget(self.editor, 1)
+        if param.run_file:
+            self.browse = QToolButton(self.frame)
+            self.browse.setObjectName(f"{where}.{param.name}.browse")
+            self.browse.setText("Browse…")
+            self.browse.setToolTip("pick a stored run file (.h5)")
+            self.browse.clicked.connect(self._browse_run_file)
+            inner.addWidget(self.browse)
         if isinstance(self.editor, QCheckBox):
             inner.addStretch(1)
         layout = QVBoxLayout(self)
@@ -163,6 +174,15 @@ class ParamField(QWidget):
         line = QLineEdit(self)
         line.textChanged.connect(self._edited)
         return line
+
+    def _browse_run_file(self) -> None:
+        assert isinstance(self.editor, QLineEdit)
+        current = self.editor.text().strip()
+        start = str(Path(current).parent) if current else str(default_workspace())
+        path, _ = QFileDialog.getOpenFileName(self, f"Choose the run for {self.param.title}", start,
+                                              "Run files (*.h5)")
+        if path:
+            self.editor.setText(path)
 
     def raw_value(self) -> Any:
         """What the editor holds, converted to the field's type where the text allows it."""

@@ -45,7 +45,7 @@ class FgeStages:
         Param("start_from", str, "",
               "a stored run file whose final weights (member 0's last snapshot) replace pre-training; the "
               "whole budget then runs FGE cycles with a fresh optimiser (empty: pre-train here)",
-              label="start from run"),
+              label="start from run", run_file=True),
     ),
     title="Fast geometric ensembling (FGE)",
     help="Garipov et al. 2018: after pre-training, triangular cycles α1 → α2 → α1 of c iterations; a snapshot "
