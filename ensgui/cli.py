@@ -95,6 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_table(path: Path, split: str, out: TextIO) -> None:
+    from .engine.methods import curve_order_note
     from .storage.reader import read_run
 
     run = read_run(path, with_probs=False)
@@ -103,7 +104,7 @@ def _print_table(path: Path, split: str, out: TextIO) -> None:
         out.write(f"no {split} evaluation stored (status {run.summary.status})\n")
         return
     names = [m for m in ("error", "nll", "cnll", "cnll_val", "brier", "ece", "auroc") if m in data.curves]
-    out.write(f"{split}: metrics vs ensemble size (mean ± std over member orders)\n")
+    out.write(f"{split}: metrics vs ensemble size ({curve_order_note(run.spec)})\n")
     out.write("   k  " + "  ".join(f"{n:>17}" for n in names) + "\n")
     rows = len(next(iter(data.curves.values())))
     for k in range(rows):

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLay
 from .run_header import header_labels
 from ..engine import dee as dee_mod
 from ..engine.errors import EnsguiError
+from ..engine.methods import curve_order_note
 from ..storage.reader import EvalData, RunData, RunSummary, read_boosting, read_run
 from ..storage.workspace import Workspace
 from .calibration_plot import CalibrationPlot
@@ -30,6 +31,7 @@ SPLITS: tuple[tuple[str, str], ...] = (("test", "test"), ("val", "validation"))
 DEFAULT_METRIC = "cnll"
 REFERENCE_METHOD = "deep_ensemble"
 DEE_METRIC = "cnll"
+CURVES_TITLE = "Ensemble of the first k members: {order}"
 
 
 def fmt(value: float) -> str:
@@ -213,9 +215,10 @@ class ResultsView(QWidget):
         self.curves_table_actions = table_export_actions(self.curves_table, lambda: self._file_stem("metrics-vs-k"))
         self.members_table = _table(self.tables)
         self.members_table_actions = table_export_actions(self.members_table, lambda: self._file_stem("members"))
-        self.tables.addTab(_titled("Ensemble of the first k members: mean ± std over random member orders",
-                                   self.curves_table, export_button(self.curves_table_actions, self), self.tables),
-                           "Metrics vs ensemble size")
+        curves_box = _titled(CURVES_TITLE.format(order="mean ± std over random member orders"),
+                             self.curves_table, export_button(self.curves_table_actions, self), self.tables)
+        self.curves_title = curves_box.findChild(QLabel)
+        self.tables.addTab(curves_box, "Metrics vs ensemble size")
         self.tables.addTab(_titled("Each member alone (CNLL with its own oracle temperature)", self.members_table,
                                    export_button(self.members_table_actions, self), self.tables),
                            "Per-member metrics")
@@ -241,6 +244,7 @@ class ResultsView(QWidget):
         self.run = run
         self.path = path
         self._fill_header(run)
+        self.curves_title.setText(f"<b>{html.escape(CURVES_TITLE.format(order=curve_order_note(run.spec)))}</b>")
         self._rebuild_references()
         self.margins_panel.show_run(path, run.summary, run.row_names)
         self._show_boosting(run)
@@ -533,7 +537,7 @@ class ResultsView(QWidget):
         for c, text in enumerate(headers):
             item = QTableWidgetItem(text)
             if c >= first:
-                item.setToolTip(metric_label(names[c - first]) + ": mean ± std over random member orders")
+                item.setToolTip(f"{metric_label(names[c - first])}: {curve_order_note(self.run.spec)}")
             elif has_dee and c == 1:
                 item.setToolTip("Deep Ensemble Equivalent: the size of the reference deep ensemble with the same "
                                 "calibrated NLL (test-time CV)")

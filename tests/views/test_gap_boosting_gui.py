@@ -160,6 +160,9 @@ def test_gap_boosting_from_setup_to_boosting_tab_and_compare(qtbot, tmp_path):
     results.show_run(other)
     assert results.tables.indexOf(results.boosting_panel) == -1
     assert [results.tables.tabText(i) for i in range(results.tables.count())].count("Boosting") == 0
+    assert "random member orders" in results.curves_title.text()
     results.show_run(zero_path)
     assert results.tables.indexOf(results.boosting_panel) >= 0
+    # Boosting curves are the first k models as trained, and the table says so.
+    assert "training order" in results.curves_title.text()
     window.close()

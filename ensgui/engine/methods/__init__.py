@@ -19,4 +19,13 @@ def method_for(spec: Spec) -> Method:
     return METHODS.get(spec.method.name).factory(spec)
 
 
-__all__ = ["METHODS", "Method", "method_for"]
+def curve_order_note(spec: Spec | None) -> str:
+    """How a run's metric-vs-size curves were formed: training order (boosting) or random member orders."""
+    try:
+        ordered = spec is not None and method_for(spec).ordered_rows()
+    except Exception:  # noqa: BLE001 - a stored spec whose method is no longer registered keeps the usual note
+        ordered = False
+    return "the first k in training order" if ordered else "mean ± std over random member orders"
+
+
+__all__ = ["METHODS", "Method", "curve_order_note", "method_for"]
