@@ -24,6 +24,9 @@ MEAN = "mean"  # the gap list's word for "the mean training margin of the sweep'
 EXAMPLE = "0, 0.5, 1, 2, 4, mean"
 # methods.md 6, small scale: traces on a fixed subset of 2000 training objects.
 DEFAULT_WIDTH_OBJECTS = 2000
+# PyHessian's relative-change rule can stop by chance after a handful of probes (4 probes, 12% standard
+# error, in our first study); widths compared across gaps need at least this many.
+MIN_PROBES = 10
 # Per-sample gradients hold batch x parameters values at once; this caps them at 128 MiB of float32.
 PER_SAMPLE_VALUES = 2**25
 
@@ -166,11 +169,12 @@ def width_subset(x: torch.Tensor, y: torch.Tensor, objects: int) -> tuple[torch.
 def measure_width(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
                   probes: int = DEFAULT_MAX_ITER, tol: float = DEFAULT_TOL, seed: int = 0,
                   should_stop: StopCheck | None = None) -> WidthResult:
-    """Hutchinson Hessian trace (at most `probes` probes, PyHessian's stopping rule with `tol`), true Fisher trace
+    """Hutchinson Hessian trace (MIN_PROBES to `probes` probes, PyHessian's stopping rule with `tol`), true Fisher trace
     (one sampled label per object) and empirical Fisher trace of mean CE over (x, y); seed drives the probes and
     the sampled labels. Raises CancelledError when should_stop turns true."""
     hessian = hessian_trace(model, x, y, batch_size, max_iter=probes, tol=tol,
-                            generator=torch.Generator().manual_seed(derive_seed(seed, 0)), should_stop=should_stop)
+                            generator=torch.Generator().manual_seed(derive_seed(seed, 0)), should_stop=should_stop,
+                            min_iter=min(MIN_PROBES, probes))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     fisher_batch = max(1, min(batch_size, PER_SAMPLE_VALUES // max(trainable, 1)))
     true = fisher_trace(model, x, y, fisher_batch, kind="true",

@@ -57,17 +57,20 @@ def _trainable(model: nn.Module) -> list[torch.Tensor]:
 def hessian_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
                   max_iter: int = DEFAULT_MAX_ITER, tol: float = DEFAULT_TOL,
                   generator: torch.Generator | None = None,
-                  should_stop: StopCheck | None = None) -> TraceEstimate:
+                  should_stop: StopCheck | None = None, min_iter: int = 1) -> TraceEstimate:
     """Hutchinson estimate of tr ∇²_θ mean CE over (x, y), trainable parameters only, net in eval mode.
 
     Every probe v is Rademacher over all trainable parameters; Hv comes from double back-propagation of the
     batch-mean CE, and batch HVPs are averaged weighted by batch size (PyHessian full-data mode). Sampling
-    stops after max_iter probes or once |mean_k − mean_{k−1}| / (|mean_{k−1}| + 1e-6) < tol. generator (CPU)
-    drives the probes; should_stop is checked between batches and raises CancelledError.
+    stops after max_iter probes or once |mean_k − mean_{k−1}| / (|mean_{k−1}| + 1e-6) < tol, tested from
+    probe min_iter on (1 = PyHessian). generator (CPU) drives the probes; should_stop is checked between
+    batches and raises CancelledError.
     """
     _check_inputs(x, y, batch_size)
     if max_iter < 1:
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
+    if min_iter < 1:
+        raise ValueError(f"min_iter must be >= 1, got {min_iter}")
     stop = should_stop or (lambda: False)
     was_training = model.training
     model.eval()
@@ -107,7 +110,7 @@ def hessian_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size
                 raise CancelledError("Hessian trace cancelled by the user")
             samples.append(float(sum((h * vi).sum() for h, vi in zip(total, v))))
             mean = float(np.mean(samples))
-            if abs(mean - previous) / (abs(previous) + REL_EPS) < tol:
+            if len(samples) >= min_iter and abs(mean - previous) / (abs(previous) + REL_EPS) < tol:
                 break
             previous = mean
     finally:

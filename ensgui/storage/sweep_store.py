@@ -20,7 +20,7 @@ from ..engine.events import LogLine, Sink
 from ..engine.margins import logit_margins, misclassification_auroc_by_margin
 from ..engine.metrics import auroc
 from ..engine.spec import Spec
-from ..engine.sweep import (DEFAULT_WIDTH_OBJECTS, MEAN, GapValue, WidthResult, measure_width, plan_sweep,
+from ..engine.sweep import (DEFAULT_WIDTH_OBJECTS, MEAN, MIN_PROBES, GapValue, WidthResult, measure_width, plan_sweep,
                             point_label, point_spec, trained_net, width_subset)
 from ..engine.width import DEFAULT_MAX_ITER, DEFAULT_TOL, TraceEstimate
 from . import layout as L
@@ -315,7 +315,8 @@ def _width(spec: Spec, path: Path, data: Any, device: Any, objects: int, probes:
     model = trained_net(spec, data.input_shape, data.num_classes, read_final_weights(path), device)
     result = measure_width(model, x.to(device), y.to(device), spec.evaluation["batch_size"], probes, tol,
                            seed=spec.seed, should_stop=stop.is_set)
-    write_width(path, result, {"probes": int(probes), "tol": float(tol), "seed": int(spec.seed),
+    write_width(path, result, {"probes": int(probes), "min_probes": min(MIN_PROBES, int(probes)), "tol": float(tol),
+                               "seed": int(spec.seed),
                                "device": str(device), "seconds": round(time.monotonic() - started, 3)})
     h, ft, fe = result.hessian, result.fisher_true, result.fisher_empirical
     log(f"width: tr H = {h.mean:.4g} ± {h.stderr:.2g} ({h.samples} probes), tr F = {ft.mean:.4g} ± {ft.stderr:.2g}, "

@@ -201,3 +201,16 @@ def test_traces_stop_when_asked(softmax_regression):
         fisher_trace(model, x, y, batch_size=100, should_stop=lambda: True)
     with pytest.raises(ValueError):
         fisher_trace(model, x, y, batch_size=100, kind="observed")
+
+
+def test_hessian_trace_min_iter_keeps_sampling_past_an_early_stop():
+    """With tol = inf PyHessian's rule stops after the first probe; min_iter holds it until that many probes."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    early = hessian_trace(model, x, y, batch_size=32, tol=float("inf"), generator=torch.Generator().manual_seed(1))
+    held = hessian_trace(model, x, y, batch_size=32, tol=float("inf"), generator=torch.Generator().manual_seed(1),
+                         min_iter=7)
+    assert (early.samples, held.samples) == (1, 7)
+    with pytest.raises(ValueError, match="min_iter"):
+        hessian_trace(model, x, y, batch_size=32, min_iter=0)
