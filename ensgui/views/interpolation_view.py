@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
@@ -25,6 +25,7 @@ from ..engine.models import MODELS, has_batchnorm
 from ..storage.analysis import INTERPOLATION, StoredInterpolation, compute_interpolations, read_interpolations
 from ..storage.reader import RunData, SnapshotInfo, list_snapshots, read_run
 from ..storage.workspace import Workspace
+from .background_job import BackgroundJob, Mailbox, Work
 from .export import export_button, plot_export_actions
 from .live_curves import member_color
 from .monitor_view import format_duration
@@ -37,47 +38,21 @@ MODES: tuple[tuple[str, str], ...] = ((MODE_FINAL, "final vs each earlier snapsh
 PLOTS: tuple[tuple[str, str, str], ...] = (("train_loss", "Training loss", "cross-entropy"),
                                            ("test_loss", "Test loss", "cross-entropy"),
                                            ("test_error", "Test error", "error rate"))
-DRAIN_INTERVAL_MS = 33  # about 30 progress updates a second, however fast the points come
 MAX_POINTS = 401
 ENDED = ("finished", "cancelled", "failed", "diverged")
 
 
-@dataclass
-class _Drained:
-    progress: tuple[int, int, str] | None
-    results: list[tuple[str, InterpolationResult, dict[str, Any]]]
-    outcome: tuple[str, str] | None
-
-
-class InterpolationMailbox:
-    """Where the worker leaves the latest progress, finished curves and its outcome; the GUI's timer takes them.
-
-    Plain Python under a lock: the engine's callbacks never touch Qt.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._progress: tuple[int, int, str] | None = None
-        self._results: list[tuple[str, InterpolationResult, dict[str, Any]]] = []
-        self._outcome: tuple[str, str] | None = None
+class InterpolationMailbox(Mailbox[tuple[str, Any]]):
+    """The worker's progress, finished curves and outcome as ("progress" | "result" | "outcome", value) items."""
 
     def set_progress(self, done: int, total: int, text: str) -> None:
-        with self._lock:
-            self._progress = (done, total, text)
+        self.put(("progress", (done, total, text)))
 
     def add_result(self, label: str, result: InterpolationResult, meta: dict[str, Any]) -> None:
-        with self._lock:
-            self._results.append((label, result, dict(meta)))
+        self.put(("result", (label, result, dict(meta))))
 
     def finish(self, status: str, message: str) -> None:
-        with self._lock:
-            self._outcome = (status, message)
-
-    def drain(self) -> _Drained:
-        with self._lock:
-            out = _Drained(self._progress, self._results, self._outcome)
-            self._progress, self._results = None, []
-        return out
+        self.put(("outcome", (status, message)))
 
 
 @dataclass(frozen=True)
@@ -88,38 +63,26 @@ class _Job:
     train_objects: int
 
 
-class _InterpolationWorker(QObject):
-    """Lives in the worker QThread; runs compute_interpolations there and reports only through the mailbox."""
+def _interpolation_work(job: _Job, mailbox: InterpolationMailbox, threads: int) -> Work:
+    """The worker thread's work: runs compute_interpolations and reports only through the mailbox."""
 
-    def __init__(self, job: _Job, mailbox: InterpolationMailbox, stop: threading.Event, threads: int) -> None:
-        super().__init__()
-        self.job = job
-        self.mailbox = mailbox
-        self.stop = stop
-        self.threads = threads
-
-    @Slot()
-    def run(self) -> None:
-        job = self.job
+    def work(stop: threading.Event) -> None:
         try:
             import torch
 
-            torch.set_num_threads(self.threads)
+            torch.set_num_threads(threads)
             labels = compute_interpolations(job.path, job.pairs, job.points, job.train_objects,
-                                            progress=self.mailbox.set_progress, should_stop=self.stop.is_set,
-                                            on_result=self.mailbox.add_result)
-            self.mailbox.finish("finished", f"{len(labels)} interpolation(s) stored")
+                                            progress=mailbox.set_progress, should_stop=stop.is_set,
+                                            on_result=mailbox.add_result)
+            mailbox.finish("finished", f"{len(labels)} interpolation(s) stored")
         except CancelledError:
-            self.mailbox.finish("cancelled", "cancelled")
+            mailbox.finish("cancelled", "cancelled")
         except EnsguiError as exc:
-            self.mailbox.finish("failed", str(exc))
+            mailbox.finish("failed", str(exc))
         except Exception as exc:  # noqa: BLE001 - every failure must reach the user as a message, not a crash
-            self.mailbox.finish("failed", f"internal error: {type(exc).__name__}: {exc}")
-        finally:
-            # quit() is thread-safe; called before exec() starts, it makes exec() return at once.
-            thread = self.thread()
-            if thread is not None:
-                thread.quit()
+            mailbox.finish("failed", f"internal error: {type(exc).__name__}: {exc}")
+
+    return work
 
 
 def snapshot_key(member: int, index: int) -> str:
@@ -179,24 +142,17 @@ class InterpolationView(QWidget):
         self.last_status = ""
         self._batchnorm: bool | None = None
         self._curves: dict[str, dict[str, pg.PlotDataItem]] = {}
-        self._thread: QThread | None = None
-        self._worker: _InterpolationWorker | None = None
         self._mailbox = InterpolationMailbox()
-        self._stop = threading.Event()
         self._job: _Job | None = None
         self._started = 0.0
         self._outcome: tuple[str, str] | None = None
         self._live: dict[str, StoredInterpolation] = {}
-        self._timer = QTimer(self)
-        self._timer.setInterval(DRAIN_INTERVAL_MS)
-        self._timer.timeout.connect(self._drain)
+        # Stops the worker on app.aboutToQuit too: a window closed without asking must not leave it running.
+        self._background = BackgroundJob(self._drain, self)
+        self._background.finished.connect(self._finished)
         self._build()
         self._enable_inputs()
         self._show_note("Open a finished run on the Runs screen: its snapshots can then be interpolated here.")
-        app = QCoreApplication.instance()
-        if app is not None:
-            # A window closed without asking must not leave the worker running.
-            app.aboutToQuit.connect(self.shutdown)
 
     # ------------------------------------------------------------ layout
 
@@ -342,7 +298,7 @@ class InterpolationView(QWidget):
         return [(a, b)]
 
     def is_computing(self) -> bool:
-        return self._thread is not None
+        return self._background.is_running()
 
     def compute(self) -> None:
         """Start interpolating the selected pairs in a worker thread (refused while one is active)."""
@@ -355,42 +311,27 @@ class InterpolationView(QWidget):
         job = _Job(self.path, pairs, int(self.points_spin.value()), int(self.train_spin.value()))
         self._job = job
         self._mailbox = InterpolationMailbox()
-        self._stop = threading.Event()
         self._outcome = None
         self._live = {}
         self._started = time.monotonic()
-        thread = QThread()
-        thread.setObjectName("ensgui-interpolation")
-        worker = _InterpolationWorker(job, self._mailbox, self._stop, default_threads())
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        thread.finished.connect(self._thread_finished)
-        self._thread, self._worker = thread, worker
+        self._background.start(_interpolation_work(job, self._mailbox, default_threads()), "ensgui-interpolation")
         self.last_status = "running"
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("0% — starting")
         count = f"{len(pairs)} pair" + ("s" if len(pairs) != 1 else "")
         self._show_note(f"Computing {count} on a grid of {job.points} points…")
         self._enable_inputs()
-        thread.start()
-        self._timer.start()
 
     def cancel(self) -> None:
         """Ask the worker to stop before its next batch; pairs already finished stay stored."""
         if self.is_computing():
-            self._stop.set()
+            self._background.cancel()
             self.cancel_button.setEnabled(False)
             self.cancel_button.setText("Cancelling…")
 
     def wait(self, timeout_ms: int = -1) -> bool:
         """Join the worker thread (forever when timeout_ms < 0); True once nothing is being computed."""
-        thread = self._thread
-        if thread is None:
-            return True
-        done = thread.wait() if timeout_ms < 0 else thread.wait(int(timeout_ms))
-        if done:
-            self._finish()
-        return done
+        return self._background.wait(timeout_ms)
 
     @Slot()
     def shutdown(self) -> None:
@@ -509,7 +450,7 @@ class InterpolationView(QWidget):
         why = self._why_not_computable() if loaded else "Open a run first."
         self.compute_button.setEnabled(not busy and not why)
         self.compute_button.setToolTip(why or "Interpolate the selected pairs and store them in the run file")
-        self.cancel_button.setEnabled(busy and not self._stop.is_set())
+        self.cancel_button.setEnabled(busy and not self._background.cancel_requested())
         if not busy:
             self.cancel_button.setText("Cancel")
             if loaded:
@@ -540,8 +481,11 @@ class InterpolationView(QWidget):
     @Slot()
     def _drain(self) -> None:
         drained = self._mailbox.drain()
-        if drained.progress is not None:
-            done, total, text = drained.progress
+        progress = [value for kind, value in drained if kind == "progress"]
+        results = [value for kind, value in drained if kind == "result"]
+        outcomes = [value for kind, value in drained if kind == "outcome"]
+        if progress:
+            done, total, text = progress[-1]  # only the latest is shown
             fraction = done / total if total else 0.0
             self.progress_bar.setValue(int(round(1000 * fraction)))
             elapsed = time.monotonic() - self._started
@@ -549,26 +493,15 @@ class InterpolationView(QWidget):
             if 0 < done < total:
                 status += f", ETA {format_duration(elapsed * (total - done) / done)}"
             self.progress_bar.setFormat(status)
-        if drained.results:
-            for label, result, meta in drained.results:
+        if results:
+            for label, result, meta in results:
                 self._live[label] = StoredInterpolation(result, meta)
             self._redraw()
-        if drained.outcome is not None:
-            self._outcome = drained.outcome
+        if outcomes:
+            self._outcome = outcomes[-1]
 
     @Slot()
-    def _thread_finished(self) -> None:
-        if self._thread is not None and self._thread.isFinished():
-            self._finish()
-
-    def _finish(self) -> None:
-        thread = self._thread
-        if thread is None:
-            return
-        thread.wait()
-        self._drain()
-        self._timer.stop()
-        self._thread, self._worker = None, None
+    def _finished(self) -> None:
         status, message = self._outcome or ("failed", "the worker ended without a result")
         self.last_status = status
         self._outcome = (status, message)

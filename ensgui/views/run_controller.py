@@ -10,15 +10,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from ..engine.events import Event, LogLine, MarginsMeasured, Progress, RunEnded, RunStarted, Scalar, SnapshotTaken
 from ..engine.runner import run_spec
 from ..engine.spec import Spec
 from ..storage.reader import mean_train_margin, read_final_weights
 from ..storage.writer import RunWriter
-
-DRAIN_INTERVAL_MS = 33  # about 30 drains (and so at most 30 redraws) a second, whatever the step rate
+from .background_job import BackgroundJob, Mailbox, Work
 
 
 @dataclass(frozen=True)
@@ -76,16 +75,9 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-class EventMailbox:
-    """A lock-protected list the engine thread appends to and the GUI thread swaps out.
-
-    Only events the GUI shows are kept, and snapshot weights are dropped on the way in, so a
-    slow GUI never pins tensors or prediction arrays in memory.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._events: list[Event] = []
+class EventMailbox(Mailbox[Event]):
+    """A run's mailbox: only events the GUI shows are kept, and snapshot weights are dropped on the
+    way in, so a slow GUI never pins tensors or prediction arrays in memory."""
 
     def put(self, event: Event) -> None:
         if isinstance(event, SnapshotTaken):
@@ -93,55 +85,35 @@ class EventMailbox:
         elif not isinstance(event, (RunStarted, LogLine, Progress, Scalar, RunEnded, SweepPoint, SweepDone,
                                     MarginsMeasured)):
             return
-        with self._lock:
-            self._events.append(event)
-
-    def drain(self) -> list[Event]:
-        with self._lock:
-            events, self._events = self._events, []
-        return events
+        super().put(event)
 
 
-class _RunWorker(QObject):
-    """Lives in the worker QThread; runs the spec (or the job, when given) there and never emits a Qt signal itself."""
+def _run_work(spec: Spec, path: Path, mailbox: EventMailbox, threads: int, job: Job | None) -> Work:
+    """The worker thread's work: runs the spec (or the job, when given) and always ends with one RunEnded."""
 
-    def __init__(self, spec: Spec, path: Path, mailbox: EventMailbox, stop: threading.Event,
-                 threads: int, job: Job | None = None) -> None:
-        super().__init__()
-        self.spec = spec
-        self.path = path
-        self.mailbox = mailbox
-        self.stop = stop
-        self.threads = threads
-        self.job = job
-
-    @Slot()
-    def run(self) -> None:
+    def work(stop: threading.Event) -> None:
         ended = False
 
         def relay(event: Event) -> None:
             nonlocal ended
             ended = ended or isinstance(event, RunEnded)
-            self.mailbox.put(event)
+            mailbox.put(event)
 
         try:
-            if self.job is None:
-                run_spec(self.spec, [RunWriter(self.path), relay], self.stop, self.threads,
+            if job is None:
+                run_spec(spec, [RunWriter(path), relay], stop, threads,
                          load_run_weights=read_final_weights, mean_train_margin=mean_train_margin)
             else:
                 # Every point of a sweep ends with its own RunEnded: only the job's outcome ends the job.
-                relay(self.job(self.mailbox.put, self.stop, self.threads))
+                relay(job(mailbox.put, stop, threads))
         except Exception as exc:  # noqa: BLE001 - a sink that fails at the very end must still end the run
             if not ended:
-                self.mailbox.put(RunEnded("failed", f"{type(exc).__name__}: {exc}"))
+                mailbox.put(RunEnded("failed", f"{type(exc).__name__}: {exc}"))
         else:
             if not ended:
-                self.mailbox.put(RunEnded("failed", "the engine stopped without reporting an end status"))
-        finally:
-            # quit() is thread-safe; called before exec() starts, it makes exec() return at once.
-            thread = self.thread()
-            if thread is not None:
-                thread.quit()
+                mailbox.put(RunEnded("failed", "the engine stopped without reporting an end status"))
+
+    return work
 
 
 class RunController(QObject):
@@ -169,22 +141,14 @@ class RunController(QObject):
         super().__init__(parent)
         self.threads = threads if threads is not None else default_threads()
         self._mailbox = EventMailbox()
-        self._stop = threading.Event()
-        self._thread: QThread | None = None
-        self._worker: _RunWorker | None = None
         self._path: Path | None = None
         self._spec: Spec | None = None
         self._ended: RunEnded | None = None
         self._sweep = False
         self._sweep_path: Path | None = None
-        self._finishing = False
-        self._timer = QTimer(self)
-        self._timer.setInterval(DRAIN_INTERVAL_MS)
-        self._timer.timeout.connect(self._drain)
-        app = QCoreApplication.instance()
-        if app is not None:
-            # A window closed without asking (or a crashed test) must not leave the engine running.
-            app.aboutToQuit.connect(self.shutdown)
+        # Stops the engine on app.aboutToQuit too: a window closed without asking must not leave it running.
+        self._background = BackgroundJob(self._drain, self)
+        self._background.finished.connect(self._finished)
 
     @property
     def current_path(self) -> Path | None:
@@ -196,7 +160,7 @@ class RunController(QObject):
         return self._spec
 
     def is_running(self) -> bool:
-        return self._thread is not None
+        return self._background.is_running()
 
     def is_sweep(self) -> bool:
         """Whether the running job (or the last one, once it has ended) is a gap sweep."""
@@ -219,60 +183,25 @@ class RunController(QObject):
         self._sweep = job is not None
         self._sweep_path = None
         self._mailbox = EventMailbox()
-        self._stop = threading.Event()
-        thread = QThread()
-        thread.setObjectName(f"ensgui-run-{spec.name}")
-        worker = _RunWorker(spec, self._path, self._mailbox, self._stop, self.threads, job)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        thread.finished.connect(self._thread_finished)
-        self._thread, self._worker = thread, worker
-        self.run_starting.emit(spec, self._path)
-        thread.start()
-        self._timer.start()
+        work = _run_work(spec, self._path, self._mailbox, self.threads, job)
+        # run_starting before the thread starts: the GUI prepares without competing with the engine for the GIL.
+        self._background.start(work, f"ensgui-run-{spec.name}", lambda: self.run_starting.emit(spec, self._path))
 
     def cancel(self) -> None:
         """Ask the engine to stop before its next batch; finished epochs and snapshots are kept."""
-        if self.is_running():
-            self._stop.set()
+        self._background.cancel()
 
     @Slot()
     def shutdown(self) -> None:
         """Cancel any active run and wait for its thread to end."""
-        self.cancel()
-        self.wait()
+        self._background.shutdown()
 
     def wait(self, timeout_ms: int = -1) -> bool:
-        """Join the worker thread (forever when timeout_ms < 0); True once no run is active.
-
-        When the thread has ended, the remaining events and run_finished are delivered before
-        returning, so nothing of the run is left pending in the mailbox.
-        """
-        thread = self._thread
-        if thread is None:
-            return True
-        done = thread.wait() if timeout_ms < 0 else thread.wait(int(timeout_ms))
-        if done:
-            self._finish()
-        return done
+        """Join the worker thread (forever when timeout_ms < 0); True once no run is active, its last events out."""
+        return self._background.wait(timeout_ms)
 
     @Slot()
-    def _thread_finished(self) -> None:
-        if self._thread is not None and self._thread.isFinished():
-            self._finish()
-
-    def _finish(self) -> None:
-        thread = self._thread
-        # A slot of the final drain that calls wait() must not finish (and announce) the run twice.
-        if thread is None or self._finishing:
-            return
-        self._finishing = True
-        thread.wait()  # finished has been emitted; this only lets the thread's last cleanup complete
-        self._drain()
-        self._timer.stop()
-        self._thread = None
-        self._worker = None
-        self._finishing = False
+    def _finished(self) -> None:
         ended = self._ended or RunEnded("failed", "the worker thread ended without an end status")
         self._ended = None
         if self._sweep_path is not None:
@@ -314,7 +243,7 @@ class RunController(QObject):
                 flush_batch()
                 self.run_started.emit(event, self._path)
             elif isinstance(event, RunEnded):
-                # Held back until the thread has ended: see _finish.
+                # Held back until the thread has ended: see _finished.
                 self._ended = event
             elif isinstance(event, SweepPoint):
                 flush_batch()
