@@ -18,6 +18,7 @@ from ..engine.interpolation import (DEFAULT_TRAIN_OBJECTS, InterpolationResult, 
 from ..engine.models import has_batchnorm
 from ..engine.runner import resolve_device
 from . import layout as L
+from .writer import open_for_append
 from .reader import OPEN_OPTIONS, SnapshotInfo, open_run, read_run, read_snapshot, writer_alive
 
 ANALYSIS = "analysis"
@@ -75,7 +76,7 @@ def write_interpolation(path: Path | str, label: str, result: InterpolationResul
     if not path.is_file():
         raise RunFileError(f"{path} does not exist or is not a file; analyses are stored in an existing run file")
     try:
-        f = h5py.File(path, "a", **OPEN_OPTIONS)
+        f = open_for_append(path)
     except OSError as exc:
         raise RunFileError(f"cannot open {path} to store the interpolation: {_one_line(exc)}") from None
     try:

@@ -24,6 +24,7 @@ from ..engine.sweep import (DEFAULT_WIDTH_OBJECTS, MEAN, MIN_PROBES, GapValue, W
                             point_label, point_spec, trained_net, width_subset)
 from ..engine.width import DEFAULT_MAX_ITER, DEFAULT_TOL, TraceEstimate
 from . import layout as L
+from .writer import open_for_append
 from .reader import (OPEN_OPTIONS, list_snapshots, mean_train_margin, open_run, process_start, read_final_weights,
                      read_margins, read_run, writer_alive)
 from .workspace import Workspace
@@ -96,7 +97,7 @@ def write_width(path: Path | str, result: WidthResult, meta: dict[str, Any]) -> 
     """Store a width measurement as /analysis/width of an ended run (replacing an earlier one)."""
     path = Path(path)
     try:
-        f = h5py.File(path, "a", **OPEN_OPTIONS)
+        f = open_for_append(path)
     except OSError as exc:
         raise RunFileError(f"cannot open {path} to store the width: {_one_line(exc)}") from None
     try:

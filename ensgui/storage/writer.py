@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import tomllib
 from collections import defaultdict
 from datetime import datetime
@@ -16,14 +17,31 @@ import numpy as np
 import ensgui
 
 from ..engine.errors import RunFileError
-from ..engine.events import BoostingRound
-from ..engine.events import (Event, EpochEnded, Evaluated, LogLine, MarginsComputed, MemberData, RunEnded, RunStarted,
-                             Scalar, SnapshotTaken)
+from ..engine.events import (BoostingRound, Event, EpochEnded, Evaluated, LogLine, MarginsComputed, MemberData,
+                             RunEnded, RunStarted, Scalar, SnapshotTaken)
 from . import layout as L
 from .reader import OPEN_OPTIONS, process_start
 
 STRING = h5py.string_dtype("utf-8")
 PROBS_CHUNK_VALUES = 2**18  # about 1 MiB of float32 per chunk: one member's predictions read in a few chunks
+
+
+# HDF5 refuses to open a file for writing while the same process holds it open read-only: the GUI thread
+# reading a run's summary for the Runs list must delay a flush, not fail the run. Reads last milliseconds.
+OPEN_RETRY_SECONDS = 5.0
+OPEN_RETRY_PAUSE = 0.02
+
+
+def open_for_append(path: Path) -> h5py.File:
+    """Open a run file for writing, waiting out a read-only open of it elsewhere in this process."""
+    deadline = time.monotonic() + OPEN_RETRY_SECONDS
+    while True:
+        try:
+            return h5py.File(path, "a", **OPEN_OPTIONS)
+        except OSError as exc:
+            if "already open" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(OPEN_RETRY_PAUSE)
 
 
 def _torch_version() -> str:
@@ -149,7 +167,7 @@ class RunWriter:
         if not self.started or self._broken or self.ended:
             return
         try:
-            with h5py.File(self.path, "a", **OPEN_OPTIONS) as f:
+            with open_for_append(self.path) as f:
                 self._write_pending(f)
                 f.flush()
         except (OSError, ValueError, KeyError) as exc:

@@ -411,3 +411,28 @@ def test_finished_file_is_never_incomplete(tmp_path, write_run):
     with h5py.File(path, "a") as f:
         f.attrs["pid"] = dead_pid()
     assert read_summary(path).status == "finished"
+
+
+def test_a_flush_waits_out_a_read_only_open_in_the_same_process(tmp_path):
+    """The Runs screen reads summaries in the GUI thread while the worker flushes: the flush must wait, not fail."""
+    import threading
+    import time
+
+    import h5py
+
+    from ensgui.storage.reader import OPEN_OPTIONS
+    from ensgui.storage.writer import open_for_append
+
+    path = tmp_path / "run.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["x"] = 1
+    reader = h5py.File(path, "r", **OPEN_OPTIONS)
+    with pytest.raises(OSError, match="already open"):
+        h5py.File(path, "a", **OPEN_OPTIONS)  # what HDF5 does without the wait
+    threading.Timer(0.3, reader.close).start()
+    started = time.monotonic()
+    with open_for_append(path) as f:
+        f.attrs["x"] = 2
+    assert time.monotonic() - started >= 0.25
+    with h5py.File(path, "r") as f:
+        assert f.attrs["x"] == 2
