@@ -166,3 +166,15 @@ def test_curves_are_the_first_k_models_in_training_order(tmp_path):
 def test_a_run_of_another_method_has_no_boosting_rounds(tmp_path):
     path, events = run_to_file(tiny_spec_dict(members=2, train_size=300, val_size=100, test_size=200), tmp_path)
     assert read_boosting(path) is None and not any(isinstance(e, BoostingRound) for e in events)
+
+
+def test_runaway_gaps_are_warned_about_with_the_fix():
+    """The study's save_mean rounds (mean gap 6 -> 29 -> 134) warn; a steady zero_mean spread does not."""
+    from ensgui.engine.methods.gap_boosting import runaway_warning
+
+    rng = np.random.default_rng(0)
+    first, second = rng.normal(6.1, 4.8, 500), rng.normal(29.1, 19.0, 500)
+    assert runaway_warning(None, first) == ""
+    warning = runaway_warning(first, second)
+    assert "grew" in warning and "method.clip = true" in warning and "margins_of" in warning
+    assert runaway_warning(rng.normal(0, 4.8, 500), rng.normal(0, 6.7, 500)) == ""

@@ -43,6 +43,23 @@ def boosting_gaps(margins: np.ndarray, variant: str, clip: tuple[float, float] |
     return gaps
 
 
+# A mean |gap| this many times that of the round before means the gaps feed on themselves (our study: save_mean
+# from the previous model's margins went 6 -> 29 -> 134 and the fourth model never trained).
+RUNAWAY_FACTOR = 3.0
+
+
+def runaway_warning(previous_gaps: np.ndarray | None, gaps: np.ndarray) -> str:
+    """A warning line when this round's gaps are RUNAWAY_FACTOR times larger than the last round's, else ""."""
+    if previous_gaps is None:
+        return ""
+    before, now = float(np.abs(previous_gaps).mean()), float(np.abs(gaps).mean())
+    if before <= 0 or now < RUNAWAY_FACTOR * before:
+        return ""
+    return (f"warning: the gaps grew {now / before:.1f}-fold since the last round (mean |gap| {before:.3g} -> "
+            f"{now:.3g}); they feed on the margins they produce and the next model may not train: set "
+            f"method.clip = true, or method.margins_of = \"ensemble\"")
+
+
 @torch.no_grad()
 def train_logits(model: nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
     """Logits of a net in eval mode on a whole set, float64 (N, C) on the set's device."""
@@ -104,6 +121,7 @@ class GapBoosting(Method):
         everything = np.arange(len(ctx.data.train_y))
         clip = (float(p["gap_min"]), float(p["gap_max"])) if p["clip"] else None
         logit_sum: torch.Tensor | None = None  # running sum of the trained models' training logits
+        previous_gaps: np.ndarray | None = None
         for t in range(self.members()):
             if t > 0:
                 previous = load_state(ctx.build_model(t - 1), ctx.rows[t - 1])
@@ -116,6 +134,10 @@ class GapBoosting(Method):
                 ctx.emit(BoostingRound(t, gaps.astype(np.float32), margins.astype(np.float32)))
                 ctx.log(f"gap boosting model {t + 1}: mean margin {margins.mean():.4g}, gaps in "
                         f"[{gaps.min():.4g}, {gaps.max():.4g}] (mean {gaps.mean():.4g})")
+                warning = runaway_warning(previous_gaps, gaps)
+                if warning:
+                    ctx.log(warning)
+                previous_gaps = gaps
             train_members(ctx, [t], [everything], vectorize=False)
         ctx.gaps = None
 
