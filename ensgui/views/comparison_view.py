@@ -10,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QShowEvent
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
                                QListWidgetItem, QMessageBox, QPushButton, QSplitter, QStackedWidget,
                                QVBoxLayout, QWidget)
 
@@ -21,6 +21,7 @@ from ..storage.workspace import Workspace
 from .export import export_button, plot_export_actions
 from .metric_curves_plot import PALETTE, MetricCurvesPlot, metric_label, metric_short
 from .results_view import _number_item, _same_file, _table, _text_item, _titled
+from .workspace_picker import workspace_picker
 
 SPLIT = "test"
 COMPARED_METRICS: tuple[str, ...] = ("error", "nll", "cnll", "ece")
@@ -79,28 +80,12 @@ class ComparisonView(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         outer.addWidget(splitter)
 
-        picker = QWidget(splitter)
-        left = QVBoxLayout(picker)
-        left.setContentsMargins(0, 0, 0, 0)
-        top = QHBoxLayout()
-        top.addWidget(QLabel("<b>Runs to compare</b>", picker))
-        top.addStretch(1)
-        self.refresh_button = QPushButton("Refresh", picker)
-        self.refresh_button.setToolTip("Reread the workspace folder")
-        self.refresh_button.clicked.connect(self.refresh)
-        top.addWidget(self.refresh_button)
-        left.addLayout(top)
-        self.run_list = QListWidget(picker)
-        self.run_list.setToolTip("Finished and cancelled runs with a stored evaluation; tick the ones to compare")
-        self.run_list.setWordWrap(True)
-        self.run_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.run_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        picker = workspace_picker(splitter, "Runs to compare",
+                                  "Finished and cancelled runs with a stored evaluation; tick the ones to compare",
+                                  self.refresh)
+        self.refresh_button, self.run_list, self.problems_label = (picker.refresh_button, picker.files,
+                                                                   picker.problem_label)
         self.run_list.itemChanged.connect(self._item_changed)
-        left.addWidget(self.run_list, 1)
-        self.problems_label = QLabel("", picker)
-        self.problems_label.setWordWrap(True)
-        self.problems_label.setStyleSheet("color: #c62828;")
-        left.addWidget(self.problems_label)
 
         main = QWidget(splitter)
         right = QVBoxLayout(main)
@@ -186,7 +171,7 @@ class ComparisonView(QWidget):
         vertical.addWidget(table_box)
         vertical.setSizes([480, 260])
         right.addWidget(vertical, 1)
-        splitter.addWidget(picker)
+        splitter.addWidget(picker.widget)
         splitter.addWidget(main)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([300, 1100])

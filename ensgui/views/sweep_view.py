@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QSplitter,
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidgetItem, QSplitter,
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from ..engine.errors import EnsguiError
@@ -20,6 +20,7 @@ from .export import export_button, plot_export_actions, table_export_actions
 from .metric_curves_plot import PALETTE
 from .results_view import _number_item, _table, _text_item, _titled, fmt
 from .run_header import header_labels
+from .workspace_picker import workspace_picker
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -114,29 +115,11 @@ class SweepView(QWidget):
         splitter.setChildrenCollapsible(False)
         outer.addWidget(splitter)
 
-        picker = QWidget(splitter)
-        left = QVBoxLayout(picker)
-        left.setContentsMargins(0, 0, 0, 0)
-        top = QHBoxLayout()
-        top.addWidget(QLabel("<b>Gap sweeps</b>", picker))
-        top.addStretch(1)
-        self.refresh_button = QPushButton("Refresh", picker)
-        self.refresh_button.setToolTip("Reread the workspace folder")
-        self.refresh_button.clicked.connect(self.refresh)
-        top.addWidget(self.refresh_button)
-        left.addLayout(top)
-        self.sweep_list = QListWidget(picker)
-        self.sweep_list.setToolTip("The gap sweeps stored in the workspace, newest first")
-        self.sweep_list.setWordWrap(True)
-        self.sweep_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.sweep_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        picker = workspace_picker(splitter, "Gap sweeps", "The gap sweeps stored in the workspace, newest first",
+                                  self.refresh)
+        self.refresh_button, self.sweep_list, self.problem_label = (picker.refresh_button, picker.files,
+                                                                    picker.problem_label)
         self.sweep_list.currentItemChanged.connect(self._picked)
-        left.addWidget(self.sweep_list, 1)
-        self.problem_label = QLabel("", picker)
-        self.problem_label.setWordWrap(True)
-        self.problem_label.setStyleSheet("color: #c62828;")
-        self.problem_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        left.addWidget(self.problem_label)
 
         main = QWidget(splitter)
         right = QVBoxLayout(main)
@@ -199,7 +182,7 @@ class SweepView(QWidget):
         self.content.setStretchFactor(1, 1)
         self.content.setSizes([560, 170])
 
-        splitter.addWidget(picker)
+        splitter.addWidget(picker.widget)
         splitter.addWidget(main)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
