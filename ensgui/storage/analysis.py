@@ -19,7 +19,7 @@ from ..engine.models import has_batchnorm
 from ..engine.runner import resolve_device
 from . import layout as L
 from .writer import open_for_append
-from .reader import OPEN_OPTIONS, SnapshotInfo, open_run, read_run, read_snapshot, writer_alive
+from .reader import SnapshotInfo, open_run, read_run, read_snapshot, writer_alive
 
 ANALYSIS = "analysis"
 INTERPOLATION = f"{ANALYSIS}/interpolation"

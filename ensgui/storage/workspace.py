@@ -91,6 +91,14 @@ class Workspace:
         return path
 
 
+def same_file(a: Path | str, b: Path | str) -> bool:
+    """Whether two paths name the same file (resolving links and relative parts where the disk allows)."""
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return Path(a) == Path(b)
+
+
 def is_sweep_path(path: Path | str) -> bool:
     """Whether a file name is that of a gap-sweep summary rather than a run file."""
     return Path(path).name.endswith(SWEEP_SUFFIX)

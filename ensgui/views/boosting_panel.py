@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QSplitter,
-                               QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from ..storage.reader import BoostingData, RunData
 from .export import VALUE_ROLE, export_button, plot_export_actions, table_export_actions
 from .margin_histogram_plot import MarginHistogramPlot, margin_bin_edges
+from .panels import results_table
 from .metric_curves_plot import MetricCurvesPlot, metric_label, metric_short
 
 SPLITS: tuple[tuple[str, str], ...] = (("test", "test"), ("val", "validation"))
@@ -17,15 +18,6 @@ METRICS: tuple[str, ...] = ("error", "nll", "cnll")
 VARIANT_LABELS = {"save_mean": "save mean: g = 2 mean(m) − m", "zero_mean": "zero mean: g = mean(m) − m"}
 MARGINS_OF_LABELS = {"previous": "margins of the previous model", "ensemble": "margins of the running ensemble"}
 GAP_AXIS = "per-object gap g_i"
-
-
-def _table(parent: QWidget) -> QTableWidget:
-    table = QTableWidget(parent)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setAlternatingRowColors(True)
-    table.verticalHeader().setVisible(False)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    return table
 
 
 def _fill_table(table: QTableWidget, header: list[str], rows: list[list[object]]) -> None:
@@ -84,9 +76,9 @@ class BoostingPanel(QWidget):
         self.metrics_plot = MetricCurvesPlot(splitter)
         self.metrics_plot.setMinimumHeight(200)
         self.tables = QTabWidget(splitter)
-        self.metrics_table = _table(self.tables)
-        self.rounds_table = _table(self.tables)
-        self.histogram_table = _table(self.tables)
+        self.metrics_table = results_table(self.tables)
+        self.rounds_table = results_table(self.tables)
+        self.histogram_table = results_table(self.tables)
         self.tables.addTab(self.metrics_table, "Metrics vs models")
         self.tables.addTab(self.rounds_table, "Rounds")
         self.tables.addTab(self.histogram_table, "Gap histogram")

@@ -17,10 +17,10 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLin
 from ..engine import comparison
 from ..engine.errors import EnsguiError
 from ..storage.reader import RunData, RunSummary, read_run, read_summary
-from ..storage.workspace import Workspace
+from ..storage.workspace import Workspace, same_file
 from .export import export_button, plot_export_actions
 from .metric_curves_plot import PALETTE, MetricCurvesPlot, metric_label, metric_short
-from .results_view import _number_item, _same_file, _table, _text_item, _titled
+from .panels import number_item, results_table, text_item, titled_panel
 from .workspace_picker import workspace_picker
 
 SPLIT = "test"
@@ -131,9 +131,9 @@ class ComparisonView(QWidget):
         self.dee_legend = dee_item.addLegend(offset=(10, 10))
         self.dee_plot.setToolTip("Deep Ensemble Equivalent: how many members of the reference deep ensemble reach "
                                  "each run's calibrated NLL (test-time CV) at size k")
-        plots.addWidget(_titled("Metric vs ensemble size (test)", self.curves_plot,
+        plots.addWidget(titled_panel("Metric vs ensemble size (test)", self.curves_plot,
                                 export_button(self.curves_actions, plots), plots))
-        plots.addWidget(_titled("Deep Ensemble Equivalent (test CNLL)", self.dee_stack,
+        plots.addWidget(titled_panel("Deep Ensemble Equivalent (test CNLL)", self.dee_stack,
                                 export_button(self.dee_actions, plots), plots))
         plots.setSizes([560, 440])
 
@@ -160,7 +160,7 @@ class ComparisonView(QWidget):
         row.addWidget(self.csv_button)
         row.addWidget(self.latex_button)
         table_layout.addLayout(row)
-        self.summary_table = _table(table_box)
+        self.summary_table = results_table(table_box)
         table_layout.addWidget(self.summary_table, 1)
         self.note_label = QLabel("", table_box)
         self.note_label.setStyleSheet("color: #555;")
@@ -279,7 +279,7 @@ class ComparisonView(QWidget):
         if self._filling:
             return
         path = Path(item.data(PATH_ROLE))
-        others = [p for p in self._checked if not _same_file(p, path)]
+        others = [p for p in self._checked if not same_file(p, path)]
         # Ticked runs go to the end, so the overlays and table rows follow the order of ticking.
         self._checked = others + [path] if item.checkState() == Qt.CheckState.Checked else others
         self._fill_reference_combo()
@@ -293,7 +293,7 @@ class ComparisonView(QWidget):
             return self.reference_combo.findData(None)
         for i in range(self.reference_combo.count()):
             data = self.reference_combo.itemData(i)
-            if data is not None and _same_file(Path(data), path):
+            if data is not None and same_file(Path(data), path):
                 return i
         return -1
 
@@ -504,11 +504,11 @@ class ComparisonView(QWidget):
                                                      f"(mean ± std over member orders)")
         bold = [set(t.best_rows(j, comparison.latex_decimals(m))) for j, (m, _) in enumerate(t.columns)]
         for r, label in enumerate(t.labels):
-            table.setItem(r, 0, _text_item(label))
+            table.setItem(r, 0, text_item(label))
             for j, (m, k) in enumerate(t.columns):
                 value, std = t.rows[r][j], t.stds[r][j]
                 text = comparison.format_value(m, value)
-                item = _number_item("–" if text == "--" else text, value)
+                item = number_item("–" if text == "--" else text, value)
                 if math.isfinite(value):
                     scale = 100.0 if m in comparison.PERCENT_METRICS else 1.0
                     item.setToolTip(f"{value * scale:.6g} ± {std * scale:.3g}")

@@ -26,6 +26,7 @@ from ..storage.analysis import INTERPOLATION, StoredInterpolation, compute_inter
 from ..storage.reader import RunData, SnapshotInfo, list_snapshots, read_run
 from ..storage.workspace import Workspace
 from .background_job import BackgroundJob, Mailbox, Work
+from .panels import titled_panel
 from .export import export_button, plot_export_actions
 from .live_curves import member_color
 from .monitor_view import format_duration
@@ -106,20 +107,6 @@ def legend_name(label: str, attrs: dict[str, Any], single_member: bool, one_per_
     if one_per_member:
         return f"member {am} → {bm}"
     return f"m{am} s{ai} → m{bm} s{bi}"
-
-
-def _titled(title: str, widget: QWidget, button: QWidget, parent: QWidget) -> QWidget:
-    box = QWidget(parent)
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(2)
-    row = QHBoxLayout()
-    row.addWidget(QLabel(f"<b>{html.escape(title)}</b>", box))
-    row.addStretch(1)
-    row.addWidget(button)
-    layout.addLayout(row)
-    layout.addWidget(widget, 1)
-    return box
 
 
 class InterpolationView(QWidget):
@@ -255,7 +242,7 @@ class InterpolationView(QWidget):
             actions = plot_export_actions(plot, lambda key=key: self._file_stem(key))
             self.plots[key] = plot
             self.export_actions[key] = actions
-            grid.addWidget(_titled(title, plot, export_button(actions, plots), plots), 1)
+            grid.addWidget(titled_panel(title, plot, export_button(actions, plots), plots), 1)
         outer.addWidget(plots, 1)
 
     # ------------------------------------------------------------ public API

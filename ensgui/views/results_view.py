@@ -10,21 +10,21 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel,
-                               QSplitter, QStackedWidget, QTableWidget, QTableWidgetItem, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QSplitter, QStackedWidget,
+                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from .run_header import header_labels
 from ..engine import dee as dee_mod
 from ..engine.errors import EnsguiError
 from ..engine.methods import curve_order_note
 from ..storage.reader import EvalData, RunData, RunSummary, read_boosting, read_run
-from ..storage.workspace import Workspace
+from ..storage.workspace import Workspace, same_file
 from .calibration_plot import CalibrationPlot
-from .export import VALUE_ROLE, export_button, plot_export_actions, table_export_actions
+from .export import export_button, plot_export_actions, table_export_actions
 from .metric_curves_plot import MetricCurvesPlot, metric_label, metric_short, ordered_metrics
 from .run_margins_panel import RunMarginsPanel
 from .boosting_panel import BoostingPanel
+from .panels import fmt, number_item, results_table, text_item, titled_panel
 from .runs_view import STATUS_COLORS
 
 SPLITS: tuple[tuple[str, str], ...] = (("test", "test"), ("val", "validation"))
@@ -34,13 +34,6 @@ DEE_METRIC = "cnll"
 CURVES_TITLE = "Ensemble of the first k members: {order}"
 
 
-def fmt(value: float) -> str:
-    """Four significant digits; nan as an en dash so that missing values read as missing."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    return f"{value:.4g}"
-
-
 def fmt_mean_std(mean: float, std: float) -> str:
     if not math.isfinite(std):
         return fmt(mean)
@@ -48,47 +41,6 @@ def fmt_mean_std(mean: float, std: float) -> str:
     if math.isfinite(mean) and abs(std) <= 1e-12 * max(1.0, abs(mean)):
         std = 0.0
     return f"{fmt(mean)} ± {fmt(std)}"
-
-
-def _number_item(text: str, value: object) -> QTableWidgetItem:
-    item = QTableWidgetItem(text)
-    item.setData(VALUE_ROLE, value)
-    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-    return item
-
-
-def _text_item(text: str) -> QTableWidgetItem:
-    item = QTableWidgetItem(text)
-    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-    return item
-
-
-def _table(parent: QWidget) -> QTableWidget:
-    table = QTableWidget(parent)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
-    table.setAlternatingRowColors(True)
-    table.verticalHeader().setVisible(False)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(False)
-    return table
-
-
-def _titled(title: str, widget: QWidget, button: QWidget, parent: QWidget) -> QWidget:
-    """A panel with a bold title and an export button above the widget."""
-    box = QWidget(parent)
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(2)
-    row = QHBoxLayout()
-    label = QLabel(f"<b>{html.escape(title)}</b>", box)
-    row.addWidget(label)
-    row.addStretch(1)
-    row.addWidget(button)
-    layout.addLayout(row)
-    layout.addWidget(widget, 1)
-    return box
 
 
 def no_results_message(summary: RunSummary, error: str) -> str:
@@ -105,6 +57,8 @@ def no_results_message(summary: RunSummary, error: str) -> str:
         return ("No results: the process writing this run stopped before any evaluation was stored. "
                 "Its training curves are kept in the file.")
     return "No evaluation is stored in this run file."
+
+
 
 
 class ResultsView(QWidget):
@@ -207,19 +161,19 @@ class ResultsView(QWidget):
         for title, plot, actions in (("Metric vs ensemble size", self.curves_plot, self.curves_actions),
                                      ("Calibration", self.calibration_plot, self.calibration_actions),
                                      ("Deep Ensemble Equivalent", self.dee_stack, self.dee_actions)):
-            plots.addWidget(_titled(title, plot, export_button(actions, self), plots))
+            plots.addWidget(titled_panel(title, plot, export_button(actions, self), plots))
         plots.setSizes([480, 380, 380])
 
         self.tables = QTabWidget(vertical)
-        self.curves_table = _table(self.tables)
+        self.curves_table = results_table(self.tables)
         self.curves_table_actions = table_export_actions(self.curves_table, lambda: self._file_stem("metrics-vs-k"))
-        self.members_table = _table(self.tables)
+        self.members_table = results_table(self.tables)
         self.members_table_actions = table_export_actions(self.members_table, lambda: self._file_stem("members"))
-        curves_box = _titled(CURVES_TITLE.format(order="mean ± std over random member orders"),
+        curves_box = titled_panel(CURVES_TITLE.format(order="mean ± std over random member orders"),
                              self.curves_table, export_button(self.curves_table_actions, self), self.tables)
         self.curves_title = curves_box.findChild(QLabel)
         self.tables.addTab(curves_box, "Metrics vs ensemble size")
-        self.tables.addTab(_titled("Each member alone (CNLL with its own oracle temperature)", self.members_table,
+        self.tables.addTab(titled_panel("Each member alone (CNLL with its own oracle temperature)", self.members_table,
                                    export_button(self.members_table_actions, self), self.tables),
                            "Per-member metrics")
         self.margins_panel = RunMarginsPanel(self.workspace, self.tables)
@@ -411,14 +365,14 @@ class ResultsView(QWidget):
             self.reference_combo.clear()
             self.reference_combo.addItem("none", None)
             for r in refs:
-                mine = self.path is not None and _same_file(r.path, self.path)
+                mine = self.path is not None and same_file(r.path, self.path)
                 label = f"{r.name} · {r.created[:16].replace('T', ' ')}" + (" (this run)" if mine else "")
                 self.reference_combo.addItem(label, str(r.path))
                 self.reference_combo.setItemData(self.reference_combo.count() - 1,
                                                  f"{r.dataset} · {r.model} · {r.rows} members\n{r.path}",
                                                  Qt.ItemDataRole.ToolTipRole)
             # Keep the user's choice while the same run is shown; a new run gets the default again.
-            keep = previous_run is not None and self.path is not None and _same_file(previous_run, self.path)
+            keep = previous_run is not None and self.path is not None and same_file(previous_run, self.path)
             index = self.reference_combo.findData(previous) if keep else -1
             if index < 0:
                 index = self._default_reference_index()
@@ -431,7 +385,7 @@ class ResultsView(QWidget):
     def _default_reference_index(self) -> int:
         """The most recent other deep ensemble (same data set and model preferred), else none."""
         for i, r in enumerate(self._references):
-            if self.path is None or not _same_file(r.path, self.path):
+            if self.path is None or not same_file(r.path, self.path):
                 return i + 1
         return 0
 
@@ -441,7 +395,7 @@ class ResultsView(QWidget):
         if data is None:
             return
         path = Path(data)
-        if self.path is not None and self.run is not None and _same_file(path, self.path):
+        if self.path is not None and self.run is not None and same_file(path, self.path):
             self.reference = self.run
             return
         try:
@@ -466,7 +420,7 @@ class ResultsView(QWidget):
         """DEE of this run's CNLL curve against the reference's on the selected split, and a note."""
         data = self.eval_data()
         if self.reference is None:
-            if not any(self.path is None or not _same_file(r.path, self.path) for r in self._references):
+            if not any(self.path is None or not same_file(r.path, self.path) for r in self._references):
                 return None, ("No other finished deep ensemble in the workspace. Train one with the same data "
                               "and model to see how many of its members this run is worth.")
             return None, "Choose a finished deep ensemble as the DEE reference above."
@@ -512,7 +466,7 @@ class ResultsView(QWidget):
         runs = {self._run_label(): data.curves[self.shown_metric]}
         ref = self.reference
         if (self.overlay_check.isChecked() and ref is not None and self.path is not None
-                and not _same_file(ref.path, self.path)):
+                and not same_file(ref.path, self.path)):
             ref_data = ref.eval.get(self.split)
             if ref_data is not None and self.shown_metric in ref_data.curves:
                 runs[f"{ref.summary.name} (reference)"] = ref_data.curves[self.shown_metric]
@@ -543,15 +497,15 @@ class ResultsView(QWidget):
                                 "calibrated NLL (test-time CV)")
             table.setHorizontalHeaderItem(c, item)
         for r in range(n_rows):
-            table.setItem(r, 0, _number_item(str(r + 1), r + 1))
+            table.setItem(r, 0, number_item(str(r + 1), r + 1))
             for c, name in enumerate(names, start=first):
                 curve = data.curves[name]
                 if r < curve.shape[0]:
                     mean, std = float(curve[r, 0]), float(curve[r, 1])
-                    table.setItem(r, c, _number_item(fmt_mean_std(mean, std), (mean, std)))
+                    table.setItem(r, c, number_item(fmt_mean_std(mean, std), (mean, std)))
             if has_dee and r < self.dee_values.shape[0]:
                 value = float(self.dee_values[r])
-                item = _number_item(fmt(value), value)
+                item = number_item(fmt(value), value)
                 item.setBackground(QColor(232, 240, 254))
                 table.setItem(r, 1, item)
 
@@ -579,12 +533,12 @@ class ResultsView(QWidget):
                 item.setToolTip(label)
             table.setHorizontalHeaderItem(c, item)
         for r in range(n_rows):
-            table.setItem(r, 0, _text_item(row_names[r]))
+            table.setItem(r, 0, text_item(row_names[r]))
             for c, name in enumerate(names, start=1):
                 values = data.member_metrics[name]
                 if r < values.shape[0]:
                     value = float(values[r])
-                    table.setItem(r, c, _number_item(fmt(value), value))
+                    table.setItem(r, c, number_item(fmt(value), value))
 
     def ensemble_probs(self) -> np.ndarray | None:
         """The selected split's ensemble-averaged probabilities of all K members (N, C), float64."""
@@ -639,13 +593,6 @@ class ResultsView(QWidget):
     def _file_stem(self, what: str) -> str:
         name = self.path.stem if self.path is not None else "results"
         return f"{name}-{self.split}-{what}"
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return Path(a) == Path(b)
 
 
 __all__ = ["DEE_METRIC", "ResultsView", "SPLITS", "fmt", "fmt_mean_std", "no_results_message"]

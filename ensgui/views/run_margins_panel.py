@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QLis
 
 from ..engine.errors import EnsguiError
 from ..storage.reader import MarginsData, RunSummary, has_margins, read_margins
-from ..storage.workspace import Workspace
+from ..storage.workspace import Workspace, same_file
 from .export import csv_export_action, export_button, plot_export_actions
 from .live_curves import PALETTE, member_color
 from .margin_histogram_plot import KINDS, MarginHistogramPlot, margin_bin_edges
@@ -166,7 +166,7 @@ class RunMarginsPanel(QWidget):
         except EnsguiError:
             runs = []
         for summary in runs:
-            if self.path is not None and _same_file(summary.path, self.path):
+            if self.path is not None and same_file(summary.path, self.path):
                 continue
             try:
                 if not has_margins(summary.path):
@@ -243,13 +243,6 @@ class RunMarginsPanel(QWidget):
     def _file_stem(self) -> str:
         name = self.path.stem if self.path is not None else "run"
         return f"{name}-{self.split_combo.currentData()}-{self.kind_combo.currentData()}-margins"
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.samefile(b)
-    except OSError:
-        return a == b
 
 
 __all__ = ["ALL", "MARGIN_SPLITS", "NO_MARGINS", "RunMarginsPanel"]

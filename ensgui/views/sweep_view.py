@@ -18,7 +18,7 @@ from ..storage.sweep_store import SweepData, read_sweep
 from ..storage.workspace import Workspace
 from .export import export_button, plot_export_actions, table_export_actions
 from .metric_curves_plot import PALETTE
-from .results_view import _number_item, _table, _text_item, _titled, fmt
+from .panels import fmt, number_item, results_table, text_item, titled_panel
 from .run_header import header_labels
 from .workspace_picker import workspace_picker
 
@@ -168,14 +168,14 @@ class SweepView(QWidget):
                     self.error_bars[key][s.name] = bars
             actions = plot_export_actions(plot, lambda key=key: self._file_stem(key))
             self.export_actions[key] = actions
-            rows[index // 2].addWidget(_titled(title, plot, export_button(actions, plots), plots), 1)
+            rows[index // 2].addWidget(titled_panel(title, plot, export_button(actions, plots), plots), 1)
         for row in rows:
             grid.addLayout(row, 1)
         self.content.addWidget(plots)
 
-        self.table = _table(self.content)
+        self.table = results_table(self.content)
         self.table_actions = table_export_actions(self.table, lambda: self._file_stem("table"))
-        self.content.addWidget(_titled("Numbers per gap", self.table,
+        self.content.addWidget(titled_panel("Numbers per gap", self.table,
                                        export_button(self.table_actions, self.content, "Export CSV ▾"),
                                        self.content))
         self.content.setStretchFactor(0, 4)
@@ -305,14 +305,14 @@ class SweepView(QWidget):
         self.table.setRowCount(len(order))
         gaps = np.asarray(data.gaps, dtype=np.float64)
         for row, i in enumerate(order):
-            self.table.setItem(row, 0, _text_item(str(data.labels[i])))
-            self.table.setItem(row, 1, _number_item(fmt(float(gaps[i])), float(gaps[i])))
-            self.table.setItem(row, 2, _text_item(str(data.statuses[i])))
+            self.table.setItem(row, 0, text_item(str(data.labels[i])))
+            self.table.setItem(row, 1, number_item(fmt(float(gaps[i])), float(gaps[i])))
+            self.table.setItem(row, 2, text_item(str(data.statuses[i])))
             for column, (_header, field, part) in enumerate(COLUMNS, start=3):
                 values = np.asarray(getattr(data, field), dtype=np.float64)
                 value = float(values[i] if part is None else values[i, part])
-                self.table.setItem(row, column, _number_item(fmt(value), value))
-            self.table.setItem(row, len(headers) - 1, _text_item(Path(str(data.runs[i])).name))
+                self.table.setItem(row, column, number_item(fmt(value), value))
+            self.table.setItem(row, len(headers) - 1, text_item(Path(str(data.runs[i])).name))
 
     def _show_message(self, text: str) -> None:
         self.message_label.setText(text)

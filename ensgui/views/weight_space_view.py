@@ -18,7 +18,7 @@ from ..storage.reader import RunData, SnapshotInfo, list_snapshots, read_run, re
 from ..storage.workspace import Workspace
 from .export import export_button, plot_export_actions
 from .metric_curves_plot import PALETTE
-from .results_view import _titled
+from .panels import titled_panel
 
 X_AXES: tuple[tuple[str, str], ...] = (("step", "training step"), ("epoch", "epoch"), ("row", "ensemble row"))
 SPLIT = "test"
@@ -126,9 +126,9 @@ class WeightSpaceView(QWidget):
         self.hover_label.setStyleSheet("color: #555;")
         heat_layout.addWidget(self.hover_label)
 
-        splitter.addWidget(_titled("Distance of every snapshot from the first", self.distance_stack,
+        splitter.addWidget(titled_panel("Distance of every snapshot from the first", self.distance_stack,
                                    export_button(self.distance_actions, splitter), splitter))
-        splitter.addWidget(_titled("Prediction disagreement between ensemble rows (test)", heat_box,
+        splitter.addWidget(titled_panel("Prediction disagreement between ensemble rows (test)", heat_box,
                                    export_button(self.heatmap_actions, splitter), splitter))
         splitter.setSizes([600, 560])
         outer.addWidget(splitter, 1)

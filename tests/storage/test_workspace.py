@@ -10,7 +10,7 @@ import pytest
 from storage_events import small_spec
 
 from ensgui.engine.errors import RunFileError
-from ensgui.storage.workspace import Workspace, default_workspace, safe_name
+from ensgui.storage.workspace import Workspace, default_workspace, safe_name, same_file
 
 
 def set_created(path: Path, created: str) -> None:
@@ -89,3 +89,13 @@ def test_default_workspace(monkeypatch, tmp_path):
     monkeypatch.delenv("ENSGUI_WORKSPACE")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_workspace() == tmp_path / "ensgui-runs"
+
+
+def test_same_file_sees_through_links_and_relative_parts(tmp_path):
+    run = tmp_path / "a.h5"
+    run.write_bytes(b"")
+    (tmp_path / "link.h5").symlink_to(run)
+    (tmp_path / "b.h5").write_bytes(b"")
+    assert same_file(run, tmp_path / "sub" / ".." / "a.h5")
+    assert same_file(run, tmp_path / "link.h5")
+    assert not same_file(run, tmp_path / "b.h5")
