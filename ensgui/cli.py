@@ -115,15 +115,26 @@ def _print_table(path: Path, split: str, out: TextIO) -> None:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .engine.spec import Spec
     from .engine.sweep import parse_gap_values
-    from .storage.sweep_store import read_sweep, run_gap_sweep
+    from .storage.sweep_store import read_sweep, resume_gap_sweep, run_gap_sweep
 
-    gaps = parse_gap_values(args.gaps)
-    spec = Spec.load(args.spec)
+    if args.resume is not None and (args.spec is not None or args.gaps is not None):
+        raise EnsguiError("--resume takes the spec and the gaps from the sweep file; drop SPEC and --gaps")
+    if args.resume is None and (args.spec is None or args.gaps is None or args.out is None):
+        raise EnsguiError("a sweep needs SPEC, --gaps and --out (or --resume SWEEP_FILE to go on with one)")
+    if args.resume is None:  # checked before anything trains
+        gaps = parse_gap_values(args.gaps)
+        spec = Spec.load(args.spec)
+
+    def start(stop: threading.Event) -> Path:
+        if args.resume is not None:
+            return resume_gap_sweep(Path(args.resume), [TerminalProgress()], stop, threads=args.threads)
+        return run_gap_sweep(spec, gaps, Path(args.out), [TerminalProgress()], stop, threads=args.threads,
+                             width_objects=args.width_objects, probes=args.probes)
+
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        path = run_gap_sweep(spec, gaps, Path(args.out), [TerminalProgress()], stop, threads=args.threads,
-                             width_objects=args.width_objects, probes=args.probes)
+        path = start(stop)
     finally:
         signal.signal(signal.SIGINT, previous)
     print(path)
@@ -192,10 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     sweep = sub.add_parser("sweep", help="train a spec once per gap of the gap loss, measure each net's width, and "
                                          "write the runs and a summary (.sweep.h5)")
-    sweep.add_argument("spec", help="a TOML spec; its [loss] becomes the gap loss (last-layer options kept)")
-    sweep.add_argument("--gaps", required=True, help="gap values, e.g. \"0, 0.5, 1, 2, 4, mean\" (mean: the mean "
+    sweep.add_argument("spec", nargs="?", help="a TOML spec; its [loss] becomes the gap loss (last-layer options "
+                                               "kept)")
+    sweep.add_argument("--gaps", help="gap values, e.g. \"0, 0.5, 1, 2, 4, mean\" (mean: the mean "
                                                      "training margin of the gap-0 run)")
-    sweep.add_argument("--out", required=True, help="folder for the run files and the summary (created if missing)")
+    sweep.add_argument("--out", help="folder for the run files and the summary (created if missing)")
+    sweep.add_argument("--resume", metavar="SWEEP_FILE", help="go on with a cancelled or interrupted sweep (.sweep.h5): "
+                                                              "its finished points are kept, the rest are trained")
     sweep.add_argument("--width-objects", type=int, default=2000, help="training objects the Hessian and Fisher "
                                                                        "traces use (default 2000)")
     sweep.add_argument("--probes", type=int, default=100, help="most Hutchinson probes of the Hessian trace "

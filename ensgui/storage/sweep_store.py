@@ -227,35 +227,101 @@ def run_gap_sweep(spec: Spec, gaps: Sequence[GapValue], folder: Path, sinks: Seq
     the sweep after the current point (status cancelled); a failing point raises EnsguiError after the
     summary is marked failed; a diverged point is kept with its status and no numbers.
     """
-    from ..engine.data import load_splits
-    from ..engine.runner import resolve_device, run_spec
-    from .writer import RunWriter
-
     plan = plan_sweep(gaps)
     if width_objects < 1:
         raise SpecError(f"width objects = {width_objects} is invalid: must be an integer >= 1 (2000 by methods.md)")
     if probes < 1:
         raise SpecError(f"probes = {probes} is invalid: must be an integer >= 1 (at most 100 by methods.md)")
+    summary = _SummaryFile(Workspace(folder).new_sweep_path(spec.name), spec, ", ".join(map(_gap_text, gaps)),
+                           width_objects, probes, tol, len(plan.gaps), plan.added_zero)
+    return _sweep(spec, plan, summary, [], sinks, stop, threads, on_point)
+
+
+def resume_gap_sweep(path: Path | str, sinks: Sequence[Sink] = (), stop: threading.Event | None = None,
+                     threads: int | None = None, on_point: PointCallback | None = None) -> Path:
+    """Go on with a sweep that was cancelled, failed or whose process died: its stored points are kept (a finished
+    point without its width gets the width measured), the rest are trained with the spec, gaps and width settings
+    stored in the summary, which is updated in place. A finished sweep is returned as it is."""
+    from ..engine.sweep import parse_gap_values
+
+    earlier = read_sweep(path)
+    if earlier.status == "finished":
+        return earlier.path
+    if earlier.status == L.STATUS_RUNNING:
+        raise RunFileError(f"{earlier.path} is still being written by a running sweep; wait for it or cancel it first")
+    try:
+        spec = Spec.from_toml(earlier.spec_toml)
+        plan = plan_sweep(parse_gap_values(earlier.requested))
+        probes, tol = int(earlier.extra["probes"]), float(earlier.extra["tol"])
+    except (EnsguiError, KeyError, ValueError) as exc:
+        raise RunFileError(f"{earlier.path} cannot be resumed, its settings are unreadable ({_one_line(exc)}); "
+                           f"start a new sweep") from None
+    for label, run in zip(earlier.labels, earlier.run_paths()):
+        if not run.is_file():
+            raise RunFileError(f"{earlier.path} cannot be resumed: its point {label} has lost its run file "
+                               f"{run.name}; put the file back or start a new sweep")
+    points = [_Point(label, float(gap), earlier.path.parent / run, status, row=-1,
+                     values={name: float(getattr(earlier, name)[i]) for name in SCALARS},
+                     width=_stored_width(earlier, i))
+              for i, (label, gap, run, status) in enumerate(zip(earlier.labels, earlier.gaps, earlier.runs,
+                                                                 earlier.statuses))]
+    for point in points:
+        if point.status == "finished":
+            point.row = final_row(point.run)
+    summary = _SummaryFile(earlier.path, spec, earlier.requested, earlier.width_objects, probes, tol,
+                           len(plan.gaps), plan.added_zero)
+    summary.attrs["created"] = earlier.created
+    summary.attrs["resumed"] = _now()
+    return _sweep(spec, plan, summary, points, sinks, stop, threads, on_point)
+
+
+def _stored_width(sweep: SweepData, i: int) -> WidthResult | None:
+    traces = [getattr(sweep, name)[i] for name in TRACES]
+    if not all(np.isfinite(t[0]) for t in traces):
+        return None
+    # The summary keeps mean and standard error; the probe counts live in the run file's /analysis/width.
+    stored = read_width(sweep.run_paths()[i])
+    if stored is not None:
+        return stored
+    return WidthResult(*(TraceEstimate(float(t[0]), float(t[1]), 0) for t in traces), objects=sweep.width_objects)
+
+
+def _sweep(spec: Spec, plan: Any, summary: "_SummaryFile", points: list[_Point], sinks: Sequence[Sink],
+           stop: threading.Event | None, threads: int | None, on_point: PointCallback | None) -> Path:
+    """Train the plan's points after those already in points, keeping the summary up to date."""
+    from ..engine.data import load_splits
+    from ..engine.runner import resolve_device, run_spec
+    from .writer import RunWriter
+
     stop = stop or threading.Event()
     report = list(sinks)
+    width_objects, probes, tol = summary.attrs["width_objects"], summary.attrs["probes"], summary.attrs["tol"]
 
     def log(text: str) -> None:
         for sink in report:
             sink(LogLine(text))
 
-    workspace = Workspace(folder)
-    summary = _SummaryFile(workspace.new_sweep_path(spec.name), spec, ", ".join(map(_gap_text, gaps)),
-                           width_objects, probes, tol, len(plan.gaps), plan.added_zero)
-    points: list[_Point] = []
+    workspace = Workspace(summary.path.parent)
     summary.write(points, "running")
-    if plan.added_zero:
+    if plan.added_zero and not points:
         log("gap sweep: added gap 0, whose mean training margin is the gap 'mean'")
+    if points:
+        log(f"gap sweep resumed: {len(points)} of {len(plan.gaps)} points kept from {summary.path.name}")
     data = None
     status = "finished"
     for i, value in enumerate(plan.gaps):
         if stop.is_set():
             status = "cancelled"
             break
+        if i < len(points):
+            if points[i].status == "finished" and points[i].width is None:
+                data = _loaded(data, spec, load_splits)
+                status = _measure_point_width(spec, points[i], data, width_objects, probes, tol, stop, log,
+                                              resolve_device)
+                summary.write(points, "running")
+                if status == "cancelled":
+                    break
+            continue
         try:
             gap = _mean_gap(points) if value == MEAN else float(value)
             label = point_label(value, gap)
@@ -278,23 +344,35 @@ def run_gap_sweep(spec: Spec, gaps: Sequence[GapValue], folder: Path, sinks: Seq
             summary.write(points, "failed", error)
             raise EnsguiError(error)
         record = _Point(label, gap, path, result.status)
+        points.append(record)
         if result.status == "finished":
             record.row = final_row(path)
             record.values = point_values(path, record.row)
-            if data is None:
-                data = load_splits(spec.data.name, spec.data.params, spec.seed)
-            try:
-                record.width = _width(point, path, data, resolve_device(point.device), width_objects, probes, tol,
-                                      stop, log)
-            except CancelledError:
-                status = "cancelled"
-                log(f"gap sweep cancelled while measuring the width of gap {label}; the point is kept without it")
-        points.append(record)
+            data = _loaded(data, spec, load_splits)
+            status = _measure_point_width(spec, record, data, width_objects, probes, tol, stop, log, resolve_device)
         summary.write(points, "running")
         if status == "cancelled":
             break
     summary.write(points, status)
     return summary.path
+
+
+def _loaded(data: Any, spec: Spec, load_splits: Callable) -> Any:
+    """The data for width measurements, loaded once per sweep and only when a width is measured."""
+    return load_splits(spec.data.name, spec.data.params, spec.seed) if data is None else data
+
+
+def _measure_point_width(spec: Spec, point: _Point, data: Any, width_objects: int, probes: int, tol: float,
+                         stop: threading.Event, log: Callable[[str], None], resolve_device: Callable) -> str:
+    """Measure and store a finished point's width; "cancelled" when a stop came first (the point keeps no width)."""
+    net_spec = point_spec(spec, point.gap)
+    try:
+        point.width = _width(net_spec, point.run, data, resolve_device(net_spec.device), width_objects, probes, tol,
+                             stop, log)
+    except CancelledError:
+        log(f"gap sweep cancelled while measuring the width of gap {point.label}; the point is kept without it")
+        return "cancelled"
+    return "finished"
 
 
 def _mean_gap(points: Sequence[_Point]) -> float:
@@ -397,5 +475,5 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-__all__ = ["SWEEP_KIND", "SweepData", "final_row", "point_values", "read_sweep", "read_width", "run_gap_sweep",
-           "write_width"]
+__all__ = ["SWEEP_KIND", "SweepData", "final_row", "point_values", "read_sweep", "read_width", "resume_gap_sweep",
+           "run_gap_sweep", "write_width"]

@@ -48,6 +48,7 @@ class MainWindow(QMainWindow):
         self.setup.set_spec(spec)
         self.setup.start_requested.connect(self.start_run)
         self.setup.sweep_requested.connect(self.start_sweep)
+        self.sweep.resume_requested.connect(self.resume_sweep)
         self.controller.run_finished.connect(self._run_finished)
         self.controller.sweep_finished.connect(self._sweep_finished)
         self.runs.run_opened.connect(self.open_run)
@@ -86,6 +87,21 @@ class MainWindow(QMainWindow):
                                     "One run at a time: wait for it to finish or cancel it on the Monitor screen.")
             return
         self.controller.start_sweep(spec, gaps, self.workspace.folder, width_objects)
+        self.tabs.setCurrentWidget(self.monitor)
+
+    def resume_sweep(self, path: Path) -> None:
+        """Go on with a stored sweep that did not finish, following it on Monitor as a new sweep would be."""
+        from ..engine.errors import EnsguiError
+
+        if self.controller.is_running():
+            QMessageBox.information(self, "A run is in progress",
+                                    "One run at a time: wait for it to finish or cancel it on the Monitor screen.")
+            return
+        try:
+            self.controller.resume_sweep(path)
+        except EnsguiError as exc:
+            QMessageBox.warning(self, "Cannot resume the sweep", str(exc))
+            return
         self.tabs.setCurrentWidget(self.monitor)
 
     def _sweep_finished(self, path: Path) -> None:

@@ -41,11 +41,14 @@ class SweepDone:
 Job = Callable[[Callable[[object], None], threading.Event, int], RunEnded]
 
 
-def gap_sweep_job(spec: Spec, gaps: Sequence[float | str], folder: Path, width_objects: int) -> Job:
-    """The job of a gap sweep: every point an ordinary run file in folder, then the summary file."""
+def gap_sweep_job(spec: Spec, gaps: Sequence[float | str], folder: Path, width_objects: int,
+                  resume: Path | None = None) -> Job:
+    """The job of a gap sweep: every point an ordinary run file in folder, then the summary file; with resume, the
+    missing points of that stored sweep (spec, gaps and width settings are then the file's)."""
 
     def job(emit: Callable[[object], None], stop: threading.Event, threads: int) -> RunEnded:
-        from ..storage.sweep_store import run_gap_sweep  # imported late: the sweep store is optional until used
+        # imported late: the sweep store is optional until used
+        from ..storage.sweep_store import resume_gap_sweep, run_gap_sweep
 
         started = time.monotonic()
         problems: list[str] = []
@@ -61,8 +64,11 @@ def gap_sweep_job(spec: Spec, gaps: Sequence[float | str], folder: Path, width_o
                 problems.append(f"gap {labels[-1] if labels else '?'} {event.status}: {event.error}")
             emit(event)
 
-        summary = run_gap_sweep(spec, gaps, folder, sinks=(sink,), stop=stop, threads=threads,
-                                width_objects=width_objects, on_point=on_point)
+        if resume is not None:
+            summary = resume_gap_sweep(resume, sinks=(sink,), stop=stop, threads=threads, on_point=on_point)
+        else:
+            summary = run_gap_sweep(spec, gaps, folder, sinks=(sink,), stop=stop, threads=threads,
+                                    width_objects=width_objects, on_point=on_point)
         emit(SweepDone(Path(summary)))
         status = "cancelled" if stop.is_set() else "finished"
         return RunEnded(status, "; ".join(problems), time.monotonic() - started)
@@ -169,6 +175,14 @@ class RunController(QObject):
     def start_sweep(self, spec: Spec, gaps: Sequence[float | str], folder: Path, width_objects: int) -> None:
         """Start a gap sweep in the worker thread: one run file per gap in folder, then a summary file."""
         self._start(spec, Path(folder), gap_sweep_job(spec, tuple(gaps), Path(folder), width_objects))
+
+    def resume_sweep(self, path: Path) -> None:
+        """Go on with a stored sweep that did not finish; EnsguiError (before anything starts) if it cannot be read."""
+        from ..storage.sweep_store import read_sweep
+
+        path = Path(path)
+        spec = Spec.from_toml(read_sweep(path).spec_toml)
+        self._start(spec, path.parent, gap_sweep_job(spec, (), path.parent, 0, resume=path))
 
     def start(self, spec: Spec, path: Path) -> None:
         """Start a run in the worker thread; refuses while another run is active."""

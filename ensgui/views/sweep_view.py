@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidgetItem, QSplitter,
-                               QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidgetItem, QPushButton, QSplitter, QStackedWidget,
+                               QVBoxLayout, QWidget)
 
 from ..engine.errors import EnsguiError
 from ..storage.sweep_store import SweepData, read_sweep
@@ -89,9 +89,13 @@ def sweep_details(data: SweepData) -> str:
         parts.append(f"error: {data.error}")
     return " · ".join(parts)
 
+RESUMABLE = ("cancelled", "failed", "incomplete")  # a running sweep goes on by itself; a finished one is done
+
 
 class SweepView(QWidget):
     """Pick a sweep of the workspace (or show_sweep(path)) to draw its four plots and its table."""
+
+    resume_requested = Signal(Path)  # the summary of a sweep that did not finish
 
     def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -127,7 +131,15 @@ class SweepView(QWidget):
         right.setSpacing(4)
         self.title_label, self.details_label = header_labels(main, "Gap sweep")
         right.addWidget(self.title_label)
-        right.addWidget(self.details_label)
+        details_row = QHBoxLayout()
+        details_row.addWidget(self.details_label, 1)
+        self.resume_button = QPushButton("Resume sweep", main)
+        self.resume_button.setToolTip("Train the points this sweep is missing, with its own spec and gaps; "
+                                      "its finished points are kept")
+        self.resume_button.clicked.connect(self._resume_clicked)
+        self.resume_button.setVisible(False)
+        details_row.addWidget(self.resume_button)
+        right.addLayout(details_row)
         self.stack = QStackedWidget(main)
         self.message_label = QLabel("", self.stack)
         self.message_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -240,6 +252,10 @@ class SweepView(QWidget):
         except EnsguiError as exc:
             self.problem_label.setText(str(exc))
 
+    def _resume_clicked(self) -> None:
+        if self.path is not None:
+            self.resume_requested.emit(self.path)
+
     # ------------------------------------------------------------ drawing
 
     def show_sweep(self, path: Path | str) -> None:
@@ -256,6 +272,7 @@ class SweepView(QWidget):
         n = len(data.gaps)
         self.title_label.setText(f"Gap sweep: {name or data.path.name}")
         self.details_label.setText(sweep_details(data))
+        self.resume_button.setVisible(data.status in RESUMABLE)
         if not n:
             self._show_message(f"This sweep holds no finished point (status: {data.status}).")
             return

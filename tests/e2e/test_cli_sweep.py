@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ensgui.engine.spec import Spec
-from ensgui.storage.sweep_store import read_sweep
+from ensgui.storage.sweep_store import read_sweep, run_gap_sweep
 from support import tiny_spec_dict
 from test_cli import ensgui
 
@@ -53,3 +55,28 @@ def test_bad_gaps_are_one_line_and_exit_code_2(tmp_path):
     broken.write_bytes(b"junk")
     shown = ensgui("show", broken)
     assert shown.returncode == 2 and "broken.sweep.h5" in shown.stderr and shown.stderr.strip().count("\n") == 0
+
+
+def test_an_interrupted_sweep_is_resumed_from_the_command_line(tmp_path):
+    values = tiny_spec_dict(method="single", train_size=300, epochs=1, name="cli-resume")
+    values["budget"]["batch_size"] = 16
+    stop = threading.Event()
+    path = run_gap_sweep(Spec.from_dict(values), (0.0, 1.0), tmp_path, (), stop, threads=1, width_objects=20,
+                         probes=2, on_point=lambda i, n, label: stop.set() if i == 1 else None)
+    assert read_sweep(path).labels == ["0"]
+    result = ensgui("sweep", "--resume", path, "--threads", 1)
+    assert result.returncode == 0, result.stderr
+    assert "gap sweep resumed: 1 of 2 points kept" in result.stderr and result.stderr.count("run finished") == 1
+    assert "status finished, 2 of 2 points" in result.stdout and len(table_rows(result.stdout)) == 2
+    assert read_sweep(path).labels == ["0", "1"] and len(list(tmp_path.glob("*.sweep.h5"))) == 1
+
+
+def test_sweep_arguments_that_do_not_fit_are_one_line_and_exit_code_2(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(Spec.from_dict(tiny_spec_dict(method="single")).to_toml())
+    for args, message in (((spec, "--out", tmp_path), "a sweep needs SPEC, --gaps and --out"),
+                          (("--resume", tmp_path / "x.sweep.h5", "--gaps", "1"), "--resume takes the spec and the gaps"),
+                          (("--resume", tmp_path / "missing.sweep.h5"), "missing.sweep.h5 does not exist")):
+        result = ensgui("sweep", *args)
+        assert result.returncode == 2, args
+        assert result.stderr.strip().count("\n") == 0 and message in result.stderr, result.stderr

@@ -196,6 +196,19 @@ def test_cancel_during_a_sweep_keeps_the_finished_points(qtbot, tmp_path):
     np.testing.assert_array_equal(data.gaps, [0.0])
     assert window.tabs.currentWidget() is window.sweep
     check_sweep_view_against_file(window.sweep, path)
+    # Resume on the Sweep screen trains the two missing points and keeps the first.
+    view = window.sweep
+    assert view.resume_button.isVisible()
+    save_screenshot(window, tmp_path, "sweep-4-cancelled-resumable")
+    qtbot.mouseClick(view.resume_button, Qt.MouseButton.LeftButton)
+    assert window.tabs.currentWidget() is window.monitor
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=300000)
+    assert finished[1][0].status == "finished" and finished[1][1] == path
+    assert points[2:] == [(1, 3, "1"), (2, 3, "2")]
+    resumed = read_sweep(path)
+    assert resumed.labels == ["0", "1", "2"] and resumed.runs[0] == data.runs[0]
+    assert window.tabs.currentWidget() is view and not view.resume_button.isVisible()
+    check_sweep_view_against_file(view, path)
     window.close()
 
 

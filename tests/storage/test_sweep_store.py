@@ -17,7 +17,7 @@ from ensgui.engine.spec import Spec
 from ensgui.engine.sweep import MEAN, measure_width, trained_net
 from ensgui.engine.data import load_splits
 from ensgui.storage.reader import mean_train_margin, read_final_weights, read_margins, read_run
-from ensgui.storage.sweep_store import read_sweep, read_width, run_gap_sweep
+from ensgui.storage.sweep_store import read_sweep, read_width, resume_gap_sweep, run_gap_sweep
 from ensgui.storage.workspace import Workspace
 from ensgui.storage.writer import RunWriter
 from support import tiny_spec_dict
@@ -165,6 +165,60 @@ def test_mean_adds_gap_zero_and_a_stop_ends_the_sweep_after_the_current_point(tm
     assert bool(sweep.extra["added_zero"])
     statuses = sorted(r.status for r in Workspace(tmp_path).runs())
     assert statuses == ["cancelled", "finished"]
+
+
+def test_a_cancelled_sweep_resumes_where_it_stopped_and_keeps_its_points(tmp_path):
+    stop = threading.Event()
+    path = run_gap_sweep(sweep_spec(), (MEAN, 1.0), tmp_path, (), stop, threads=1, width_objects=20, probes=2,
+                         on_point=lambda i, n, label: stop.set() if i == 1 else None)
+    cancelled = read_sweep(path)
+    assert cancelled.status == "cancelled" and cancelled.labels == ["0"]
+    kept = cancelled.run_paths()[0]
+    kept_bytes = kept.read_bytes()
+    seen: list[tuple[int, int, str]] = []
+    lines: list[str] = []
+
+    again = resume_gap_sweep(path, [lambda e: lines.append(getattr(e, "text", ""))], threads=1,
+                             on_point=lambda i, n, label: seen.append((i, n, label)))
+    assert again == path  # updated in place, no second summary
+    sweep = read_sweep(path)
+    mean = mean_train_margin(kept)
+    assert sweep.status == "finished" and sweep.created == cancelled.created and "resumed" in sweep.extra
+    assert sweep.labels == ["0", f"mean = {mean:.3g}", "1"] and sweep.run_paths()[0] == kept
+    assert [i for i, _, _ in seen] == [1, 2]  # only the missing points were trained
+    assert kept.read_bytes() == kept_bytes
+    assert f"gap sweep resumed: 1 of 3 points kept from {path.name}" in lines
+    np.testing.assert_array_equal(sweep.hessian[0], cancelled.hessian[0])
+    assert sweep.width_objects == 20 and np.isfinite(sweep.hessian).all()
+    assert resume_gap_sweep(path) == path and read_sweep(path).labels == sweep.labels  # finished: nothing to do
+
+
+def test_a_point_stopped_while_its_width_was_measured_gets_its_width_on_resume(tmp_path):
+    stop = threading.Event()
+
+    def sink(event) -> None:
+        if getattr(event, "text", "").startswith("measuring the width"):
+            stop.set()
+
+    path = run_gap_sweep(sweep_spec(), (0.0,), tmp_path, [sink], stop, threads=1, width_objects=20, probes=2)
+    cancelled = read_sweep(path)
+    assert cancelled.status == "cancelled" and cancelled.labels == ["0"] and np.isnan(cancelled.hessian).all()
+    assert read_width(cancelled.run_paths()[0]) is None
+    resume_gap_sweep(path, threads=1)
+    sweep = read_sweep(path)
+    stored = read_width(sweep.run_paths()[0])
+    assert sweep.status == "finished" and stored is not None and stored.objects == 20
+    np.testing.assert_array_equal(sweep.hessian[0], [stored.hessian.mean, stored.hessian.stderr])
+
+
+def test_a_sweep_that_lost_a_run_file_is_not_resumed(tmp_path):
+    stop = threading.Event()
+    path = run_gap_sweep(sweep_spec(), (0.0, 1.0), tmp_path, (), stop, threads=1, width_objects=20, probes=2,
+                         on_point=lambda i, n, label: stop.set() if i == 1 else None)
+    read_sweep(path).run_paths()[0].unlink()
+    with pytest.raises(RunFileError, match="lost its run file .*put the file back or start a new sweep"):
+        resume_gap_sweep(path, threads=1)
+    assert read_sweep(path).status == "cancelled"  # the summary is untouched
 
 
 def test_bad_width_settings_fail_before_anything_is_written(tmp_path):
