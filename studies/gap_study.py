@@ -15,10 +15,12 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ensgui.cli import TerminalProgress
 from ensgui.engine.spec import Spec
 from ensgui.resources import PRESETS
-from ensgui.storage.reader import read_run
+from ensgui.storage.reader import read_boosting, read_margins, read_run
 from ensgui.storage.sweep_store import read_sweep, resume_gap_sweep, run_gap_sweep
 from ensgui.storage.workspace import Workspace
 from study_runs import cell, curve_cells, run_or_reuse
@@ -88,8 +90,14 @@ def boosting_table(out: Path, args: argparse.Namespace) -> None:
     for variant in ("save_mean", "zero_mean"):
         method = {"name": "gap_boosting", "models": MODELS, "variant": variant}
         runs[f"gap boosting, {variant}"] = base_spec(method, f"gap-study-boosting-{variant}", args)
-    curves = {label: read_run(run_or_reuse(spec, out, args.threads), with_probs=False).eval["test"].curves
-              for label, spec in runs.items()}
+    if args.remedies:  # the two ways to bound save_mean's growing gaps (docs/results.md, issue 4)
+        for label, extra in (("ensemble margins", {"margins_of": "ensemble"}),
+                             ("gaps clipped to [0, 10]", {"clip": True, "gap_min": 0.0, "gap_max": 10.0})):
+            method = {"name": "gap_boosting", "models": MODELS, "variant": "save_mean", **extra}
+            name = "gap-study-boosting-save_mean-" + ("ensemble" if "margins_of" in extra else "clip")
+            runs[f"gap boosting, save_mean, {label}"] = base_spec(method, name, args)
+    paths = {label: run_or_reuse(spec, out, args.threads) for label, spec in runs.items()}
+    curves = {label: read_run(path, with_probs=False).eval["test"].curves for label, path in paths.items()}
     reference = curves["deep ensemble"]["cnll"][:, 0]
     sizes = list(range(1, MODELS + 1))
     at = " / ".join(f"@{k}" for k in sizes)
@@ -97,6 +105,28 @@ def boosting_table(out: Path, args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|")
     for label, c in curves.items():
         print(f"| {label} | {' | '.join(curve_cells(c, sizes, reference))} |")
+    print()
+    per_model_table({label: path for label, path in paths.items() if label != "deep ensemble"})
+
+
+def per_model_table(paths: dict[str, Path]) -> None:
+    """Each boosting model alone: test error and NLL, its training margins, and the gaps it trained with."""
+    print("| arm | model | test error % | test NLL | mean train margin | train acc % "
+          "| gaps it trained with: mean (std) [min, max] |")
+    print("|---|---|---|---|---|---|---|")
+    for label, path in paths.items():
+        members = read_run(path, with_probs=False).eval["test"].member_metrics
+        train = read_margins(path)["train"].raw
+        rounds = read_boosting(path)
+        for model in range(len(members["error"])):
+            if rounds is not None and model in rounds.models:
+                g = rounds.gaps[list(rounds.models).index(model)].astype(np.float64)
+                gaps = f"{g.mean():.1f} ({g.std():.1f}) [{g.min():.0f}, {g.max():.0f}]"
+            else:
+                gaps = "CE"
+            m = train[model].astype(np.float64)
+            print(f"| {label} | {model + 1} | {100 * members['error'][model]:.2f} | {members['nll'][model]:.3f} "
+                  f"| {m.mean():.2f} | {100 * np.mean(m > 0):.1f} | {gaps} |")
 
 
 def main() -> None:
@@ -109,6 +139,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--fresh-sweep", action="store_true", help="run the sweep even if --out holds one")
+    parser.add_argument("--remedies", action="store_true",
+                        help="also run save_mean with margins_of = ensemble and with gaps clipped to [0, 10]")
     parser.add_argument("--parts", nargs="+", default=["sweep", "boosting"], choices=["sweep", "boosting"])
     args = parser.parse_args()
     out = Path(args.out)
