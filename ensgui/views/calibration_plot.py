@@ -18,6 +18,30 @@ GAP_COLOR = "#d62728"
 COUNT_COLOR = "#9a9a9a"
 
 
+# The legend's footprint in data units at the panel's usual size: three entries in 8 pt text.
+LEGEND_WIDTH, LEGEND_HEIGHT = 0.45, 0.35
+
+
+def legend_corner(diagram: ReliabilityDiagram) -> str:
+    """The corner where the legend hides the least bar area: "top_left" or "bottom_right" (ties: top left).
+
+    The bars reach max(accuracy, confidence) in every filled bin: an overconfident net leaves the top left
+    free, an underconfident one with little mass at high confidence leaves the bottom right free.
+    """
+    lo, hi = diagram.edges[:-1], diagram.edges[1:]
+    filled = diagram.count > 0
+    top = np.where(filled, np.fmax(np.nan_to_num(diagram.accuracy), np.nan_to_num(diagram.confidence)), 0.0)
+
+    def hidden(x0: float, x1: float, y0: float, y1: float) -> float:
+        widths = np.clip(np.minimum(hi, x1) - np.maximum(lo, x0), 0.0, None)
+        heights = np.clip(np.minimum(top, y1) - y0, 0.0, None)
+        return float(np.sum(widths * heights))
+
+    top_left = hidden(0.0, LEGEND_WIDTH, 1.0 - LEGEND_HEIGHT, 1.0)
+    bottom_right = hidden(1.0 - LEGEND_WIDTH, 1.0, 0.0, LEGEND_HEIGHT)
+    return "bottom_right" if bottom_right < top_left else "top_left"
+
+
 class CalibrationPlot(pg.GraphicsLayoutWidget):
     """set_probs(ensemble probs (N, C), labels) draws the reliability diagram of metrics.reliability.
 
@@ -98,10 +122,7 @@ class CalibrationPlot(pg.GraphicsLayoutWidget):
         self._set_title(what)
 
     def _place_legend(self, diagram: ReliabilityDiagram) -> None:
-        """Put the legend in the corner the bars leave free: top left when overconfident, else bottom right."""
-        filled = diagram.count > 0
-        gap = float(np.sum(diagram.count[filled] * (diagram.accuracy[filled] - diagram.confidence[filled])))
-        if gap > 0:
+        if legend_corner(diagram) == "bottom_right":
             self.legend.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-6, -6))
         else:
             self.legend.anchor(itemPos=(0, 0), parentPos=(0, 0), offset=(6, 6))
@@ -153,4 +174,4 @@ def _alpha(color: str, alpha: int) -> QColor:
     return c
 
 
-__all__ = ["CalibrationPlot", "N_BINS"]
+__all__ = ["CalibrationPlot", "N_BINS", "legend_corner"]
