@@ -68,6 +68,21 @@ class _MemberSeries:
             setattr(self, name, grown)
 
 
+def replace_legend(item: pg.PlotItem, columns: int, offset: tuple[int, int]) -> pg.LegendItem:
+    """A fresh legend in place of the plot's old one: pyqtgraph's grid keeps stale rows when an existing legend
+    changes its number of columns. Translucent in the background colour, so curves behind it stay visible."""
+    old = item.legend
+    if old is not None:
+        old.clear()
+        if old.scene() is not None:
+            old.scene().removeItem(old)
+        item.legend = None  # addLegend returns the existing legend while there is one
+    backdrop = pg.mkColor(pg.getConfigOption("background"))
+    backdrop.setAlpha(195)
+    return item.addLegend(offset=offset, labelTextSize="8pt", verSpacing=-6, colCount=columns,
+                          brush=pg.mkBrush(backdrop), pen=pg.mkPen(160, 160, 160))
+
+
 class LiveCurvesPlot(pg.PlotWidget):
     """One quantity (say, training loss) against epochs, with one curve per member.
 
@@ -153,19 +168,7 @@ class LiveCurvesPlot(pg.PlotWidget):
             self._curves.append(curve)
 
     def _new_legend(self, columns: int) -> pg.LegendItem:
-        """A fresh legend: pyqtgraph's grid keeps stale rows when an existing one changes its columns."""
-        item = self.getPlotItem()
-        old = item.legend
-        if old is not None:
-            old.clear()
-            if old.scene() is not None:
-                old.scene().removeItem(old)
-            item.legend = None  # addLegend returns the existing legend while there is one
-        # A translucent legend in the background colour keeps curves behind it visible.
-        backdrop = pg.mkColor(pg.getConfigOption("background"))
-        backdrop.setAlpha(190)
-        return item.addLegend(offset=self._legend_offset, labelTextSize="8pt", verSpacing=-6, colCount=columns,
-                              brush=pg.mkBrush(backdrop), pen=pg.mkPen(160, 160, 160))
+        return replace_legend(self.getPlotItem(), columns, self._legend_offset)
 
     def clear_data(self) -> None:
         """Drop every point and mark but keep the curves and the legend."""

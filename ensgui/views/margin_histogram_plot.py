@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
-from .live_curves import LEGEND_ROWS, member_color
+from .live_curves import LEGEND_ROWS, member_color, replace_legend
 
 KINDS = (("raw", "raw"), ("normalized", "normalised"))
 AXIS_LABELS = {
@@ -140,19 +140,7 @@ class MarginHistogramPlot(pg.PlotWidget):
         return header, rows
 
     def _new_legend(self, columns: int) -> pg.LegendItem:
-        # A fresh legend: pyqtgraph keeps stale rows when a legend's column count changes (as LiveCurvesPlot does).
-        item = self.getPlotItem()
-        old = item.legend
-        if old is not None:
-            old.clear()
-            if old.scene() is not None:
-                old.scene().removeItem(old)
-            item.legend = None
-        backdrop = pg.mkColor(pg.getConfigOption("background"))
-        backdrop.setAlpha(200)
         # Top left: trained nets' margins lie mostly right of 0, so that corner is usually empty.
-        return item.addLegend(offset=(8, 8), labelTextSize="8pt", verSpacing=-6, colCount=columns,
-                              brush=pg.mkBrush(backdrop), pen=pg.mkPen(160, 160, 160))
-
+        return replace_legend(self.getPlotItem(), columns, (8, 8))
 
 __all__ = ["AXIS_LABELS", "Histogram", "KINDS", "MarginHistogramPlot", "margin_bin_edges"]
