@@ -27,8 +27,8 @@ def study_spec(method: str, train_size: int, val_size: int, epochs: int, seed: i
     spec = spec.with_values("budget", epochs=epochs)
     spec = spec.with_values("", name=f"study-{method}", seed=seed, device="auto")
     if method == "deep_ensemble":
-        # Sequential members: on a CPU the vectorised group is ~35% slower (docs/benchmarks.md), and
-        # every member draws its own seeded streams, so the nets are the same either way.
+        # Sequential members: on a CPU the vectorised group is ~35% slower (docs/benchmarks.md). Every member
+        # draws the same seeded streams either way; only floating-point rounding differs between the paths.
         spec = spec.with_values("method", members=10, vectorize=False)
     return spec
 

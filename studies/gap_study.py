@@ -84,7 +84,8 @@ def _parse(text: str):
 
 def boosting_table(out: Path, args: argparse.Namespace) -> None:
     runs = {}
-    # Sequential members: on a CPU the vectorised group is slower (docs/benchmarks.md); the nets are the same.
+    # Sequential members: on a CPU the vectorised group is slower (docs/benchmarks.md). Same seeded streams;
+    # only floating-point rounding differs, so member 0 is exactly the sweep's gap-0 net and boosting's model 1.
     runs["deep ensemble"] = base_spec({"name": "deep_ensemble", "members": MODELS, "vectorize": False},
                                       "gap-study-deep_ensemble", args)
     for variant in ("save_mean", "zero_mean"):
