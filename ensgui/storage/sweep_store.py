@@ -20,8 +20,8 @@ from ..engine.events import LogLine, Sink
 from ..engine.margins import logit_margins, misclassification_auroc_by_margin
 from ..engine.metrics import auroc
 from ..engine.spec import Spec
-from ..engine.sweep import (DEFAULT_WIDTH_OBJECTS, MEAN, MIN_PROBES, GapValue, WidthResult, measure_width, plan_sweep,
-                            point_label, point_spec, trained_net, width_subset)
+from ..engine.sweep import (DEFAULT_WIDTH_OBJECTS, MEAN, MIN_PROBES, GapValue, SweepPlan, WidthResult, measure_width,
+                            parse_gap_values, plan_sweep, point_label, point_spec, trained_net, width_subset)
 from ..engine.width import DEFAULT_MAX_ITER, DEFAULT_TOL, TraceEstimate
 from . import layout as L
 from .writer import open_for_append
@@ -242,8 +242,6 @@ def resume_gap_sweep(path: Path | str, sinks: Sequence[Sink] = (), stop: threadi
     """Go on with a sweep that was cancelled, failed or whose process died: its stored points are kept (a finished
     point without its width gets the width measured), the rest are trained with the spec, gaps and width settings
     stored in the summary, which is updated in place. A finished sweep is returned as it is."""
-    from ..engine.sweep import parse_gap_values
-
     earlier = read_sweep(path)
     if earlier.status == "finished":
         return earlier.path
@@ -286,7 +284,7 @@ def _stored_width(sweep: SweepData, i: int) -> WidthResult | None:
     return WidthResult(*(TraceEstimate(float(t[0]), float(t[1]), 0) for t in traces), objects=sweep.width_objects)
 
 
-def _sweep(spec: Spec, plan: Any, summary: "_SummaryFile", points: list[_Point], sinks: Sequence[Sink],
+def _sweep(spec: Spec, plan: SweepPlan, summary: _SummaryFile, points: list[_Point], sinks: Sequence[Sink],
            stop: threading.Event | None, threads: int | None, on_point: PointCallback | None) -> Path:
     """Train the plan's points after those already in points, keeping the summary up to date."""
     from ..engine.data import load_splits
