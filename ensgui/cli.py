@@ -205,11 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
                                          "write the runs and a summary (.sweep.h5)")
     sweep.add_argument("spec", nargs="?", help="a TOML spec; its [loss] becomes the gap loss (last-layer options "
                                                "kept)")
-    sweep.add_argument("--gaps", help="gap values, e.g. \"0, 0.5, 1, 2, 4, mean\" (mean: the mean "
-                                                     "training margin of the gap-0 run)")
+    sweep.add_argument("--gaps", help="gap values, e.g. \"0, 0.5, 1, 2, 4, mean\" (mean: the mean training "
+                                      "margin of the gap-0 run)")
     sweep.add_argument("--out", help="folder for the run files and the summary (created if missing)")
-    sweep.add_argument("--resume", metavar="SWEEP_FILE", help="go on with a cancelled or interrupted sweep (.sweep.h5): "
-                                                              "its finished points are kept, the rest are trained")
+    sweep.add_argument("--resume", metavar="SWEEP_FILE",
+                       help="go on with a cancelled or interrupted sweep (.sweep.h5) with its own spec, gaps and "
+                            "width settings: its finished points are kept, the rest are trained")
     sweep.add_argument("--width-objects", type=int, default=2000, help="training objects the Hessian and Fisher "
                                                                        "traces use (default 2000)")
     sweep.add_argument("--probes", type=int, default=100, help="most Hutchinson probes of the Hessian trace "
