@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSplitter, QTableWidget, QTabWidget,
                                QVBoxLayout, QWidget)
 
 from ..storage.reader import BoostingData, RunData
-from .export import VALUE_ROLE, export_button, plot_export_actions, table_export_actions
+from .export import export_button, plot_export_actions, table_export_actions
 from .margin_histogram_plot import MarginHistogramPlot, margin_bin_edges
-from .panels import results_table
 from .metric_curves_plot import MetricCurvesPlot, metric_label, metric_short
+from .panels import number_item, results_table, text_item
 
 SPLITS: tuple[tuple[str, str], ...] = (("test", "test"), ("val", "validation"))
 METRICS: tuple[str, ...] = ("error", "nll", "cnll")
@@ -29,12 +29,7 @@ def _fill_table(table: QTableWidget, header: list[str], rows: list[list[object]]
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
             text = f"{value:.4g}" if isinstance(value, float) else str(value)
-            item = QTableWidgetItem(text)
-            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-            if isinstance(value, (int, float)):
-                item.setData(VALUE_ROLE, value)
-                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            table.setItem(r, c, item)
+            table.setItem(r, c, number_item(text, value) if isinstance(value, (int, float)) else text_item(text))
 
 
 class BoostingPanel(QWidget):

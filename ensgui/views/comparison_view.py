@@ -132,9 +132,9 @@ class ComparisonView(QWidget):
         self.dee_plot.setToolTip("Deep Ensemble Equivalent: how many members of the reference deep ensemble reach "
                                  "each run's calibrated NLL (test-time CV) at size k")
         plots.addWidget(titled_panel("Metric vs ensemble size (test)", self.curves_plot,
-                                export_button(self.curves_actions, plots), plots))
+                                     export_button(self.curves_actions, plots), plots))
         plots.addWidget(titled_panel("Deep Ensemble Equivalent (test CNLL)", self.dee_stack,
-                                export_button(self.dee_actions, plots), plots))
+                                     export_button(self.dee_actions, plots), plots))
         plots.setSizes([560, 440])
 
         table_box = QWidget(vertical)

@@ -71,10 +71,16 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
 
+    def _busy(self) -> bool:
+        """Whether a run or sweep is active; if so the user is told that only one runs at a time."""
+        if not self.controller.is_running():
+            return False
+        QMessageBox.information(self, "A run is in progress",
+                                "One run at a time: wait for it to finish or cancel it on the Monitor screen.")
+        return True
+
     def start_run(self, spec: Spec) -> None:
-        if self.controller.is_running():
-            QMessageBox.information(self, "A run is in progress",
-                                    "One run at a time: wait for it to finish or cancel it on the Monitor screen.")
+        if self._busy():
             return
         path = self.workspace.new_run_path(spec.name)
         self.controller.start(spec, path)
@@ -82,9 +88,7 @@ class MainWindow(QMainWindow):
 
     def start_sweep(self, spec: Spec, gaps: tuple, width_objects: int) -> None:
         """A gap sweep: every point a run file in the workspace, then its summary on the Sweep screen."""
-        if self.controller.is_running():
-            QMessageBox.information(self, "A run is in progress",
-                                    "One run at a time: wait for it to finish or cancel it on the Monitor screen.")
+        if self._busy():
             return
         self.controller.start_sweep(spec, gaps, self.workspace.folder, width_objects)
         self.tabs.setCurrentWidget(self.monitor)
@@ -93,9 +97,7 @@ class MainWindow(QMainWindow):
         """Go on with a stored sweep that did not finish, following it on Monitor as a new sweep would be."""
         from ..engine.errors import EnsguiError
 
-        if self.controller.is_running():
-            QMessageBox.information(self, "A run is in progress",
-                                    "One run at a time: wait for it to finish or cancel it on the Monitor screen.")
+        if self._busy():
             return
         try:
             self.controller.resume_sweep(path)

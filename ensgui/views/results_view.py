@@ -170,11 +170,12 @@ class ResultsView(QWidget):
         self.members_table = results_table(self.tables)
         self.members_table_actions = table_export_actions(self.members_table, lambda: self._file_stem("members"))
         curves_box = titled_panel(CURVES_TITLE.format(order="mean ± std over random member orders"),
-                             self.curves_table, export_button(self.curves_table_actions, self), self.tables)
+                                  self.curves_table, export_button(self.curves_table_actions, self), self.tables)
         self.curves_title = curves_box.findChild(QLabel)
         self.tables.addTab(curves_box, "Metrics vs ensemble size")
-        self.tables.addTab(titled_panel("Each member alone (CNLL with its own oracle temperature)", self.members_table,
-                                   export_button(self.members_table_actions, self), self.tables),
+        self.tables.addTab(titled_panel("Each member alone (CNLL with its own oracle temperature)",
+                                        self.members_table, export_button(self.members_table_actions, self),
+                                        self.tables),
                            "Per-member metrics")
         self.margins_panel = RunMarginsPanel(self.workspace, self.tables)
         self.tables.addTab(self.margins_panel, "Margins")

@@ -89,6 +89,7 @@ def sweep_details(data: SweepData) -> str:
         parts.append(f"error: {data.error}")
     return " · ".join(parts)
 
+
 RESUMABLE = ("cancelled", "failed", "incomplete")  # a running sweep goes on by itself; a finished one is done
 
 
@@ -188,8 +189,8 @@ class SweepView(QWidget):
         self.table = results_table(self.content)
         self.table_actions = table_export_actions(self.table, lambda: self._file_stem("table"))
         self.content.addWidget(titled_panel("Numbers per gap", self.table,
-                                       export_button(self.table_actions, self.content, "Export CSV ▾"),
-                                       self.content))
+                                            export_button(self.table_actions, self.content, "Export CSV ▾"),
+                                            self.content))
         self.content.setStretchFactor(0, 4)
         self.content.setStretchFactor(1, 1)
         self.content.setSizes([560, 170])

@@ -127,9 +127,9 @@ class WeightSpaceView(QWidget):
         heat_layout.addWidget(self.hover_label)
 
         splitter.addWidget(titled_panel("Distance of every snapshot from the first", self.distance_stack,
-                                   export_button(self.distance_actions, splitter), splitter))
+                                        export_button(self.distance_actions, splitter), splitter))
         splitter.addWidget(titled_panel("Prediction disagreement between ensemble rows (test)", heat_box,
-                                   export_button(self.heatmap_actions, splitter), splitter))
+                                        export_button(self.heatmap_actions, splitter), splitter))
         splitter.setSizes([600, 560])
         outer.addWidget(splitter, 1)
 
