@@ -117,11 +117,22 @@ def test_auroc_matches_pairwise_count(seed: int) -> None:
     probs /= probs.sum(axis=1, keepdims=True)
     labels = rng.integers(0, 4, size=300)
     positive = probs.argmax(axis=1) == labels
-    assert m.auroc(probs, labels) == pytest.approx(_brute_force_auroc(probs.max(axis=1), positive), rel=1e-12)
+    off_top = np.sort(probs, axis=1)[:, :-1].sum(axis=1)  # 1 - p_max, the max-probability score's ranking
+    assert m.auroc(probs, labels) == pytest.approx(_brute_force_auroc(-off_top, positive), rel=1e-12)
     neg_entropy = np.sum(np.where(probs > 0, probs * np.log(np.where(probs > 0, probs, 1.0)), 0.0), axis=1)
     assert m.auroc(probs, labels, score="entropy") == pytest.approx(
         _brute_force_auroc(neg_entropy, positive), rel=1e-9
     )
+
+
+def test_auroc_max_probability_still_ranks_where_float32_rounds_it_to_one() -> None:
+    # A saturated net: p_max is exactly 1.0 in float32 for all four objects, yet the two wrong ones (labels 1)
+    # are the less confident; the mass off the top class still tells them apart.
+    logits = np.array([[40.0, 0.0], [38.0, 0.0], [30.0, 0.0], [25.0, 0.0]])
+    probs = np.exp(logits - np.logaddexp(logits[:, :1], logits[:, 1:])).astype(np.float32)
+    assert np.all(probs.max(axis=1) == 1.0)
+    assert m.auroc(probs, np.array([0, 0, 1, 1])) == pytest.approx(1.0)
+    assert m.auroc(probs, np.array([1, 1, 0, 0])) == pytest.approx(0.0)
 
 
 def test_auroc_by_hand_and_edge_cases() -> None:
