@@ -20,7 +20,8 @@ from ensgui.engine.data import load_splits
 from ensgui.engine.runner import resolve_device
 from ensgui.engine.sweep import DEFAULT_WIDTH_OBJECTS, measure_width, trained_net, width_subset
 from ensgui.engine.width import DEFAULT_MAX_ITER, DEFAULT_TOL
-from ensgui.storage.reader import list_snapshots, read_run, read_snapshot
+from ensgui.engine.spec import Spec
+from ensgui.storage.reader import final_snapshot, list_snapshots, read_run, read_snapshot
 from ensgui.storage.sweep_store import point_values
 from study_runs import cell
 
@@ -28,15 +29,13 @@ COLUMNS = ("train acc %", "test acc %", "ROC-AUC max-prob", "ROC-AUC margin", "t
            "tr F (empirical)")
 
 
-def member_values(path: Path, data, objects: int) -> list[list[float]]:
+def member_values(path: Path, spec: Spec, data, objects: int) -> list[list[float]]:
     """The sweep table's columns for every member's final snapshot."""
-    spec = read_run(path, with_probs=False).spec
     device = resolve_device(spec.device)
     x, y = width_subset(data.train_x, data.train_y, objects)
-    snapshots = list_snapshots(path)
     rows = []
-    for member in sorted({s.member for s in snapshots}):
-        final = max((s for s in snapshots if s.member == member), key=lambda s: s.index)
+    for member in sorted({s.member for s in list_snapshots(path)}):
+        final = final_snapshot(path, member)
         values = point_values(path, final.row)
         model = trained_net(spec, data.input_shape, data.num_classes, read_snapshot(path, member, final.index), device)
         width = measure_width(model, x.to(device), y.to(device), spec.evaluation["batch_size"], DEFAULT_MAX_ITER,
@@ -55,7 +54,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = read_run(args.run, with_probs=False).spec
-    rows = member_values(args.run, load_splits(spec.data.name, spec.data.params, spec.seed), args.width_objects)
+    rows = member_values(args.run, spec, load_splits(spec.data.name, spec.data.params, spec.seed), args.width_objects)
     digits = (2, 2, 4, 4, 1, 1, 1)
     print(f"| member | {' | '.join(COLUMNS)} |")
     print("|---|" + "---|" * len(COLUMNS))

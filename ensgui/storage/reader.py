@@ -319,12 +319,18 @@ def read_snapshot(path: Path | str, member: int, index: int) -> dict[str, np.nda
         return {L.decode_name(name): group[name][()] for name in group}
 
 
+def final_snapshot(path: Path | str, member: int = 0) -> SnapshotInfo | None:
+    """A member's last stored snapshot (its final weights), or None when the member stored none."""
+    snapshots = [s for s in list_snapshots(path) if s.member == member]
+    return max(snapshots, key=lambda s: s.index) if snapshots else None
+
+
 def read_final_weights(path: Path | str) -> dict[str, np.ndarray]:
     """The weights of member 0's last snapshot: where a method continues from a finished run (FGE)."""
-    snapshots = [s for s in list_snapshots(Path(path)) if s.member == 0]
-    if not snapshots:
+    final = final_snapshot(path)
+    if final is None:
         raise RunFileError(f"{path} holds no stored weights to start from; pick a finished run")
-    return read_snapshot(Path(path), 0, max(s.index for s in snapshots))
+    return read_snapshot(Path(path), 0, final.index)
 
 
 def read_margins(path: Path | str) -> dict[str, MarginsData]:

@@ -25,7 +25,7 @@ from ..engine.sweep import (DEFAULT_WIDTH_OBJECTS, MEAN, MIN_PROBES, GapValue, S
 from ..engine.width import DEFAULT_MAX_ITER, DEFAULT_TOL, TraceEstimate
 from . import layout as L
 from .writer import open_for_append
-from .reader import (OPEN_OPTIONS, list_snapshots, mean_train_margin, open_run, process_start, read_final_weights,
+from .reader import (OPEN_OPTIONS, final_snapshot, mean_train_margin, open_run, process_start, read_final_weights,
                      read_margins, read_run, writer_alive)
 from .workspace import Workspace
 
@@ -140,10 +140,10 @@ def read_width(path: Path | str) -> WidthResult | None:
 
 def final_row(path: Path) -> int:
     """The ensemble row of member 0's last snapshot: the net whose weights read_final_weights returns."""
-    snapshots = [s for s in list_snapshots(path) if s.member == 0]
-    if not snapshots:
+    final = final_snapshot(path)
+    if final is None:
         raise RunFileError(f"{path} holds no stored weights of member 0")
-    return max(snapshots, key=lambda s: s.index).row
+    return final.row
 
 
 def point_values(path: Path, row: int) -> dict[str, float]:
