@@ -6,11 +6,15 @@ import sys
 import threading
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from .engine.spec import Spec
 from .resources import default_spec
 from .storage.workspace import Workspace, default_workspace
+
+
+PRELOAD_DELAY_MS = 300  # after the first paint, so that the window never waits for torch
 
 
 def _preload_engine() -> None:
@@ -21,12 +25,11 @@ def _preload_engine() -> None:
 
 
 def create_window(workspace: Path | None = None, spec: Spec | None = None, threads: int | None = None):
-    """The main window on a workspace folder, with a spec (the default experiment unless given)."""
+    """The main window on a workspace folder, with a spec (the default experiment unless given); needs no torch."""
     import pyqtgraph as pg
 
     from .views.main_window import MainWindow
 
-    threading.Thread(target=_preload_engine, name="ensgui-preload", daemon=True).start()
     pg.setConfigOptions(antialias=True, background="w", foreground="k")
     return MainWindow(Workspace(workspace or default_workspace()), spec or default_spec(), threads=threads)
 
@@ -36,4 +39,6 @@ def run_gui(workspace: Path | None = None, spec: Spec | None = None) -> int:
     app.setApplicationName("ensgui")
     window = create_window(workspace, spec)
     window.show()
+    preload = threading.Thread(target=_preload_engine, name="ensgui-preload", daemon=True)
+    QTimer.singleShot(PRELOAD_DELAY_MS, preload.start)
     return app.exec()

@@ -11,16 +11,9 @@ from typing import Sequence, TextIO
 
 from . import __version__
 from .engine.errors import EnsguiError
+from .text import format_duration
 
 EXIT_USER_ERROR = 2
-
-
-def _format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 class TerminalProgress:
@@ -42,14 +35,16 @@ class TerminalProgress:
         elif isinstance(event, LogLine):
             self._line(event.text)
         elif isinstance(event, RunEnded):
-            self._line(f"run {event.status} after {_format_seconds(event.elapsed)}"
+            self._line(f"run {event.status} after {format_duration(event.elapsed)}"
                        + (f": {event.error}" if event.error else ""))
 
     def _progress(self, p: object) -> None:
         fraction = p.done / p.total if p.total else 1.0
         bar = "#" * int(fraction * self.width) + "." * (self.width - int(fraction * self.width))
-        text = (f"[{bar}] {fraction:4.0%} {p.phase} epoch {p.epoch} · {p.done}/{p.total} member-steps · "
-                f"{_format_seconds(p.elapsed)} elapsed · ETA {_format_seconds(p.eta)}")
+        where = f"epoch {p.epoch} · {p.done}/{p.total} member-steps" if p.member_total else \
+            f"{p.done}/{p.total}" + (f" · {p.text}" if p.text else "")
+        text = (f"[{bar}] {fraction:4.0%} {p.phase} {where} · {format_duration(p.elapsed)} elapsed · "
+                f"ETA {format_duration(p.eta)}")
         if self.tty:
             self.stream.write("\r" + text)
             self.stream.flush()
@@ -65,11 +60,10 @@ class TerminalProgress:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .engine.runner import run_spec
     from .engine.spec import Spec
-    from .storage.reader import mean_train_margin, read_final_weights
+    from .engine.task_state import TaskState
     from .storage.workspace import Workspace
-    from .storage.writer import RunWriter
+    from .tasks.run import run_to_file
 
     spec = Spec.load(args.spec)
     if args.seed is not None:
@@ -80,8 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        result = run_spec(spec, [RunWriter(path), TerminalProgress()], stop, threads=args.threads,
-                          load_run_weights=read_final_weights, mean_train_margin=mean_train_margin)
+        result = run_to_file(spec, path, TaskState([TerminalProgress()], stop), threads=args.threads)
     finally:
         signal.signal(signal.SIGINT, previous)
     if result.status in ("failed", "diverged") and not path.exists():
@@ -115,7 +108,9 @@ def _print_table(path: Path, split: str, out: TextIO) -> None:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .engine.spec import Spec
     from .engine.sweep import parse_gap_values
-    from .storage.sweep_store import read_sweep, resume_gap_sweep, run_gap_sweep
+    from .engine.task_state import TaskState
+    from .storage.sweep_store import read_sweep
+    from .tasks.sweep import resume_gap_sweep, run_gap_sweep
 
     if args.resume is not None and (args.spec is not None or args.gaps is not None):
         raise EnsguiError("--resume takes the spec and the gaps from the sweep file; drop SPEC and --gaps")
@@ -126,9 +121,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         spec = Spec.load(args.spec)
 
     def start(stop: threading.Event) -> Path:
+        state = TaskState([TerminalProgress()], stop)
         if args.resume is not None:
-            return resume_gap_sweep(Path(args.resume), [TerminalProgress()], stop, threads=args.threads)
-        return run_gap_sweep(spec, gaps, Path(args.out), [TerminalProgress()], stop, threads=args.threads,
+            return resume_gap_sweep(Path(args.resume), state, threads=args.threads)
+        return run_gap_sweep(spec, gaps, Path(args.out), state, threads=args.threads,
                              width_objects=args.width_objects, probes=args.probes)
 
     stop = threading.Event()

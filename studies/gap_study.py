@@ -22,7 +22,9 @@ from ensgui.cli import TerminalProgress
 from ensgui.engine.spec import Spec
 from ensgui.resources import PRESETS
 from ensgui.storage.reader import read_boosting, read_margins, read_run
-from ensgui.storage.sweep_store import read_sweep, resume_gap_sweep, run_gap_sweep
+from ensgui.engine.task_state import TaskState
+from ensgui.storage.sweep_store import read_sweep
+from ensgui.tasks.sweep import resume_gap_sweep, run_gap_sweep
 from ensgui.storage.workspace import Workspace
 from study_runs import cell, curve_cells, run_or_reuse
 
@@ -51,13 +53,13 @@ def sweep_table(out: Path, args: argparse.Namespace) -> None:
     spec = base_spec({"name": "single"}, "gap-sweep", args)
     path = None if args.fresh_sweep else _earlier_sweep(out, spec, args.width_objects)
     if path is None:
-        path = run_gap_sweep(spec, [*_parse(GAPS)], out, sinks=[TerminalProgress()], threads=args.threads,
+        path = run_gap_sweep(spec, [*_parse(GAPS)], out, TaskState([TerminalProgress()]), threads=args.threads,
                              width_objects=args.width_objects)
     elif read_sweep(path).status == "finished":
         print(f"reusing {path.name}", file=sys.stderr)
     else:
         print(f"resuming {path.name}", file=sys.stderr)
-        path = resume_gap_sweep(path, sinks=[TerminalProgress()], threads=args.threads)
+        path = resume_gap_sweep(path, TaskState([TerminalProgress()]), threads=args.threads)
     sweep = read_sweep(path)
     print("| gap | train acc % | test acc % | ROC-AUC max-prob | ROC-AUC margin | tr H ± se | tr F (true) ± se "
           "| tr F (empirical) ± se |")

@@ -18,11 +18,11 @@ import torch
 
 from ensgui.engine.data import load_splits
 from ensgui.engine.runner import resolve_device
-from ensgui.engine.sweep import DEFAULT_WIDTH_OBJECTS, measure_width, trained_net, width_subset
-from ensgui.engine.width import DEFAULT_MAX_ITER, DEFAULT_TOL
+from ensgui.engine.traces import measure_width, trained_net, width_subset
+from ensgui.engine.width import DEFAULT_MAX_ITER, DEFAULT_TOL, DEFAULT_WIDTH_OBJECTS
 from ensgui.engine.spec import Spec
 from ensgui.storage.reader import final_snapshot, list_snapshots, read_run, read_snapshot
-from ensgui.storage.sweep_store import point_values
+from ensgui.tasks.sweep import point_values
 from study_runs import cell
 
 COLUMNS = ("train acc %", "test acc %", "ROC-AUC max-prob", "ROC-AUC margin", "tr H", "tr F (true)",

@@ -11,11 +11,11 @@ import numpy as np
 
 from ensgui.cli import TerminalProgress
 from ensgui.engine.dee import dee_from_cnll
-from ensgui.engine.runner import run_spec
 from ensgui.engine.spec import Spec
-from ensgui.storage.reader import mean_train_margin, read_final_weights, read_run
+from ensgui.engine.task_state import TaskState
+from ensgui.storage.reader import read_run
 from ensgui.storage.workspace import Workspace
-from ensgui.storage.writer import RunWriter
+from ensgui.tasks.run import run_to_file
 
 
 def run_or_reuse(spec: Spec, out: Path, threads: int | None) -> Path:
@@ -26,8 +26,7 @@ def run_or_reuse(spec: Spec, out: Path, threads: int | None) -> Path:
             print(f"reusing {path.name}", file=sys.stderr)
             return path
     path = Workspace(out).new_run_path(spec.name)
-    result = run_spec(spec, [RunWriter(path), TerminalProgress()], threads=threads,
-                      load_run_weights=read_final_weights, mean_train_margin=mean_train_margin)
+    result = run_to_file(spec, path, TaskState([TerminalProgress()]), threads=threads)
     if result.status != "finished":
         raise SystemExit(f"{spec.name} ended {result.status}: {result.error}")
     return path

@@ -27,16 +27,39 @@ def tiny_spec_dict(method: str = "deep_ensemble", members: int = 3, epochs: int 
 
 def train_run_file(folder: Path, **kwargs) -> Path:
     """Train a tiny spec for real and store it as a run file in folder."""
-    from ensgui.engine.runner import run_spec
     from ensgui.engine.spec import Spec
+    from ensgui.engine.task_state import TaskState
     from ensgui.storage.workspace import Workspace
-    from ensgui.storage.writer import RunWriter
+    from ensgui.tasks.run import run_to_file
 
     spec = Spec.from_dict(tiny_spec_dict(**kwargs))
     path = Workspace(folder).new_run_path(spec.name)
-    result = run_spec(spec, [RunWriter(path)], threads=1)
+    result = run_to_file(spec, path, TaskState(), threads=1)
     assert result.status == "finished", result.error
     return path
+
+
+def final_margins(events: list) -> dict:
+    """The final-margins artefacts among a run's events, by split: each with .raw, .normalized and .labels."""
+    from types import SimpleNamespace
+
+    from ensgui.engine.events import Artefact
+
+    return {e.name.split("/", 1)[1]: SimpleNamespace(split=e.name.split("/", 1)[1], **e.arrays)
+            for e in events if isinstance(e, Artefact) and e.name.startswith("margins/")}
+
+
+def sweep_state(*sinks, stop=None, on_point=None):
+    """A TaskState for a gap sweep: these sinks, an optional stop flag, and on_point(index, total, label) called
+    before every point is trained."""
+    from ensgui.engine.events import SweepPoint
+    from ensgui.engine.task_state import TaskState
+
+    def point(event) -> None:
+        if on_point is not None and isinstance(event, SweepPoint):
+            on_point(event.index, event.total, event.label)
+
+    return TaskState([*sinks, point], stop)
 
 
 def compute_and_check_interpolation(qtbot, window, path: Path, pairs: int) -> None:

@@ -1,4 +1,7 @@
-"""Datasets: loading, subsetting and the stratified validation split, as in-memory tensors."""
+"""Datasets: loading, subsetting and the stratified validation split, as in-memory tensors.
+
+torch is imported when a dataset is loaded: a spec's sizes are checked against DatasetInfo without it.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,16 @@ import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
-import torch
 
 from .errors import DataError, SpecError
 from .registry import Registry
 from .schema import Param
+
+if TYPE_CHECKING:
+    import torch
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DATA_ENV = "ENSGUI_DATA"
@@ -248,6 +253,8 @@ def stratified_take(labels: np.ndarray, size: int, rng: np.random.Generator) -> 
 
 
 def _to_tensor(images: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    import torch
+
     x = torch.tensor(images).float().div_(255.0)
     x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
     m = torch.tensor(mean).view(1, -1, 1, 1)
@@ -263,6 +270,8 @@ def _load_raw(name: str, root: str) -> RawDataset:
 
 def load_splits(name: str, params: Mapping[str, Any], seed: int) -> DataSplits:
     """Load a dataset and cut the spec's stratified validation split and training subset, deterministically."""
+    import torch
+
     entry = DATASETS.get(name).factory
     train_size, val_size = effective_sizes(entry.info, params)
     if params["test_size"] > entry.info.test_total:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Mapping, Union
 
 import numpy as np
 
-from .planning import Plan
+from .plan import Plan
 
 
 @dataclass(frozen=True)
@@ -25,14 +26,17 @@ class LogLine:
 
 @dataclass(frozen=True)
 class Progress:
-    phase: str  # "loading", "training", "evaluating"
-    done: int  # member-steps done (a vectorised step of K members counts K)
+    """How far a task is: a run counts member-steps while training, other phases and tasks count their own units."""
+
+    phase: str  # "training", "predicting", "evaluating", "interpolating", ...
+    done: int  # units done (in training: member-steps, a vectorised step of K members counts K)
     total: int
-    member_done: tuple[int, ...]  # iterations done by each member
-    member_total: int
-    epoch: int
-    elapsed: float
-    eta: float | None  # seconds, None until it can be estimated
+    member_done: tuple[int, ...] = ()  # iterations done by each member (runs only)
+    member_total: int = 0
+    epoch: int = 0
+    elapsed: float = 0.0
+    eta: float | None = None  # seconds, None until it can be estimated
+    text: str = ""  # what is being done, e.g. "member 0 snapshot 1 → member 0 snapshot 3"
 
 
 @dataclass(frozen=True)
@@ -90,23 +94,38 @@ class MarginsMeasured:
     normalized: np.ndarray  # float32 (n,): the same on l / ||l||_2
 
 
-@dataclass(frozen=True)
-class MarginsComputed:
-    """Margins of every ensemble row on one whole split once training ends (/analysis/margins/<split>)."""
-
-    split: str  # "train", "val" or "test"
-    raw: np.ndarray  # float32 (K, N)
-    normalized: np.ndarray  # float32 (K, N)
-    labels: np.ndarray  # int64 (N,)
+AttrValue = Union[str, int, float, bool]
 
 
 @dataclass(frozen=True)
-class BoostingRound:
-    """The per-object gaps one gap-boosting model trains with, and the training margins they came from."""
+class Artefact:
+    """What a method or an analysis produces beyond predictions: named arrays and attributes.
 
-    model: int  # 0-based index of the model that trains with these gaps
-    gaps: np.ndarray  # float32 (N_train,)
-    margins: np.ndarray  # float32 (N_train,): margins of the previous model or running ensemble
+    The run file stores it under /analysis/<name> (a name may hold '/', e.g. "margins/test"), a result
+    panel registered for the name's first part shows it. With append = True every array gains its rows
+    along the first axis of what is stored (one boosting round, say); otherwise the group is replaced.
+    """
+
+    name: str
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
+    attrs: Mapping[str, AttrValue] = field(default_factory=dict)
+    append: bool = False
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """A gap sweep is about to train point `index` (0-based) of `total`; label names its gap ("1", "mean")."""
+
+    index: int
+    total: int
+    label: str
+
+
+@dataclass(frozen=True)
+class SweepDone:
+    """A gap sweep has written its summary file (also after a cancel: it holds the finished points)."""
+
+    path: Path
 
 
 @dataclass(frozen=True)
@@ -118,5 +137,5 @@ class RunEnded:
 
 
 Event = Union[RunStarted, LogLine, Progress, Scalar, MemberData, SnapshotTaken, EpochEnded, Evaluated,
-              MarginsMeasured, MarginsComputed, BoostingRound, RunEnded]
+              MarginsMeasured, Artefact, SweepPoint, SweepDone, RunEnded]
 Sink = Callable[[Event], None]

@@ -1,19 +1,21 @@
-"""Training losses (cross-entropy, gap loss, LogitNorm) and the frozen-last-layer option every loss carries."""
+"""Training losses (cross-entropy, gap loss, LogitNorm) and the frozen-last-layer option every loss carries.
+
+torch is imported inside the functions that compute losses: validating a spec needs only the schemas.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
-
-import torch
-import torch.nn.functional as F
-from torch import nn
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .errors import SpecError
 from .registry import Registry
 from .schema import Choice, Param
 
+if TYPE_CHECKING:
+    import torch
+
 # (logits (K, B, C), targets (K, B), per-object gaps (K, B) or None) -> per-object loss (K, B).
-LossFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+LossFunction = Callable[["torch.Tensor", "torch.Tensor", "torch.Tensor | None"], "torch.Tensor"]
 LossFactory = Callable[[Mapping[str, Any]], LossFunction]
 LOSSES: Registry[LossFactory] = Registry("loss")
 
@@ -29,12 +31,16 @@ _COMMON: tuple[Param, ...] = (
 
 def per_object_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of every object: logits (K, B, C), targets (K, B) -> (K, B)."""
+    import torch.nn.functional as F
+
     k, b, c = logits.shape
     return F.cross_entropy(logits.reshape(k * b, c), targets.reshape(k * b), reduction="none").view(k, b)
 
 
 def gap_loss(logits: torch.Tensor, targets: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
     """CE(l - g e_y, y) per object: the true class's logit lowered by that object's gap."""
+    import torch.nn.functional as F
+
     shift = F.one_hot(targets, logits.shape[-1]).to(logits.dtype) * gaps.to(logits.dtype).unsqueeze(-1)
     return per_object_cross_entropy(logits - shift, targets)
 
@@ -66,6 +72,8 @@ def cross_entropy(params: Mapping[str, Any]) -> LossFunction:
     help="CE(l - m e_y, y) = log(1 + sum_j!=y exp(l_j - l_y + m)); per-object gaps from a method replace m.",
 )
 def gap(params: Mapping[str, Any]) -> LossFunction:
+    import torch
+
     if params.get("gap_from_run"):
         # The runner replaces the run file by its mean margin before training; never train with the stale gap.
         raise SpecError("loss.gap_from_run must be resolved to a gap before training; run the spec with the GUI "
@@ -100,23 +108,3 @@ def logitnorm(params: Mapping[str, Any]) -> LossFunction:
 def loss_for(choice: Choice) -> LossFunction:
     """The per-object loss function of a spec's [loss] section."""
     return LOSSES.get(choice.name).factory(choice.params)
-
-
-def last_linear(model: nn.Module) -> nn.Linear:
-    """The classifier: the last nn.Linear in module order."""
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise SpecError("loss.freeze_last_layer = true needs a model with a linear last layer")
-    return linears[-1]
-
-
-@torch.no_grad()
-def freeze_last_layer(model: nn.Module, row_norm: float) -> nn.Linear:
-    """Stop training the last linear layer; row_norm > 0 first rescales each weight row to that L2 norm."""
-    layer = last_linear(model)
-    if row_norm > 0:
-        norms = layer.weight.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        layer.weight.mul_(row_norm / norms)
-    for parameter in layer.parameters():
-        parameter.requires_grad_(False)
-    return layer

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .events import MarginsComputed, MarginsMeasured, Sink
+from .events import Artefact, MarginsMeasured, Sink
 from .margins import logit_margins, normalized_logit_margins
+from .nets import load_state
 from .seeding import EVAL, derive_seed
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def measured_events(ids: list[int], epoch: int, split: str, raw: torch.Tensor,
 
 @torch.no_grad()
 def final_margins(ctx: TrainContext, emit: Sink) -> None:
-    """Margins of every finished row on train, validation and test, one MarginsComputed per split.
+    """Margins of every finished row on train, validation and test: one artefact margins/<split> per split.
 
     Each row's stored weights are run deterministically (eval mode): for sampling methods whose rows
     hold the nets they sample around (SWAG's collected iterates, MC dropout's one net) these are the
@@ -58,8 +59,6 @@ def final_margins(ctx: TrainContext, emit: Sink) -> None:
     order = sorted(ctx.rows)
     if not order or not splits:
         return
-    from .members import load_state
-
     batch = ctx.spec.evaluation["batch_size"]
     model = ctx.build_model(0)
     model.eval()
@@ -74,9 +73,17 @@ def final_margins(ctx: TrainContext, emit: Sink) -> None:
             normalized[name].append(np.concatenate([p[1] for p in parts]))
         ctx.progress.phase_step(i + 1, len(order))
     for name, _, y in splits:
-        emit(MarginsComputed(name, np.stack(raw[name]).astype(np.float32),
-                             np.stack(normalized[name]).astype(np.float32),
-                             y.cpu().numpy().astype(np.int64)))
+        emit(margins_artefact(name, np.stack(raw[name]), np.stack(normalized[name]), y.cpu().numpy()))
+
+
+MARGINS = "margins"  # artefact margins/<split>: arrays raw, normalized (K, N) float32 and labels (N,) int64
+
+
+def margins_artefact(split: str, raw: np.ndarray, normalized: np.ndarray, labels: np.ndarray) -> Artefact:
+    """The final margins of every row on one split, as the run file stores them under /analysis/margins/<split>."""
+    return Artefact(f"{MARGINS}/{split}", {"raw": np.asarray(raw, dtype=np.float32),
+                                           "normalized": np.asarray(normalized, dtype=np.float32),
+                                           "labels": np.asarray(labels, dtype=np.int64)})
 
 
 def _batch_margins(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

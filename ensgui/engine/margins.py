@@ -6,8 +6,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from .metrics import rank_auroc
-
 # LogitNorm-code adds this to the norm so that an all-zero logit vector does not divide by zero.
 NORM_EPS = 1e-7
 
@@ -51,12 +49,3 @@ def margins_of_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: 
     finally:
         model.train(was_training)
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
-
-
-def misclassification_auroc_by_margin(margins: np.ndarray, correct: np.ndarray) -> float:
-    """How well the margin separates correct (positive) from misclassified objects (0..1, nan if one class)."""
-    margins = np.asarray(margins, dtype=np.float64)
-    correct = np.asarray(correct, dtype=bool)
-    if margins.ndim != 1 or correct.shape != margins.shape:
-        raise ValueError(f"margins and correct must be 1-D of one length, got {margins.shape} and {correct.shape}")
-    return rank_auroc(margins, correct)

@@ -88,9 +88,3 @@ class SingleMember:
 
     def state(self, k: int) -> dict[str, np.ndarray]:
         return {name: t.detach().cpu().numpy().copy() for name, t in self.model.state_dict().items()}
-
-
-def load_state(model: nn.Module, state: dict[str, np.ndarray]) -> nn.Module:
-    """Copy a stored member state (numpy arrays by parameter name) into a module."""
-    model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
-    return model

@@ -265,3 +265,12 @@ def cnll_cv(
             tau, _ = _TemperatureObjective.pooled([f for j, f in enumerate(folds) if j != i]).fit()
             total += held_out.nll_at_beta(1.0 / tau)
     return total / (n_splits * n_runs)
+
+
+def misclassification_auroc_by_margin(margins: np.ndarray, correct: np.ndarray) -> float:
+    """How well the margin separates correct (positive) from misclassified objects (0..1, nan if one class)."""
+    margins = np.asarray(margins, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
+    if margins.ndim != 1 or correct.shape != margins.shape:
+        raise ValueError(f"margins and correct must be 1-D of one length, got {margins.shape} and {correct.shape}")
+    return rank_auroc(margins, correct)

@@ -1,15 +1,19 @@
-"""Optimisers: element-wise torch optimisers, so one instance can drive a stack of members exactly."""
+"""Optimisers: element-wise torch optimisers, so one instance can drive a stack of members exactly.
+
+torch is imported when an optimiser is built: validating a spec needs only the schemas.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from .registry import Registry
 from .schema import Param
 
-OptimizerFactory = Callable[[Mapping[str, Any], Iterable[torch.Tensor]], torch.optim.Optimizer]
+if TYPE_CHECKING:
+    import torch
+
+OptimizerFactory = Callable[[Mapping[str, Any], Iterable["torch.Tensor"]], "torch.optim.Optimizer"]
 OPTIMIZERS: Registry[OptimizerFactory] = Registry("optimizer")
 
 _LR = Param("lr", float, 0.05, "initial learning rate (the schedule scales it)", minimum=0.0, maximum=10.0,
@@ -30,6 +34,8 @@ _WD = Param("weight_decay", float, 5e-4, "L2 penalty coefficient", minimum=0.0, 
     help="Stochastic gradient descent with momentum and weight decay.",
 )
 def sgd(params: Mapping[str, Any], tensors: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
+    import torch
+
     return torch.optim.SGD(
         tensors,
         lr=params["lr"],
@@ -54,6 +60,8 @@ def sgd(params: Mapping[str, Any], tensors: Iterable[torch.Tensor]) -> torch.opt
     help="Adam with L2 weight decay.",
 )
 def adam(params: Mapping[str, Any], tensors: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
+    import torch
+
     return torch.optim.Adam(
         tensors,
         lr=params["lr"],

@@ -20,6 +20,8 @@ class Entry(Generic[T]):
     schema: Schema
     title: str
     help: str
+    # Facts about the entry that the GUI shows before anything is built (e.g. "batchnorm" for a model).
+    traits: frozenset[str] = frozenset()
 
 
 class Registry(Generic[T]):
@@ -29,11 +31,12 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
 
-    def register(self, name: str, schema: Schema = (), title: str = "", help: str = "") -> Callable[[T], T]:
+    def register(self, name: str, schema: Schema = (), title: str = "", help: str = "",
+                 traits: tuple[str, ...] = ()) -> Callable[[T], T]:
         def add(factory: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
-            self._entries[name] = Entry(name, factory, tuple(schema), title or name, help)
+            self._entries[name] = Entry(name, factory, tuple(schema), title or name, help, frozenset(traits))
             return factory
 
         return add
@@ -45,6 +48,10 @@ class Registry(Generic[T]):
             raise SpecError(
                 f"{self.kind} {name!r} is unknown; choose one of: {', '.join(self._entries)}"
             ) from None
+
+    def unregister(self, name: str) -> None:
+        """Remove an entry (a test's toy method, say); unknown names are ignored."""
+        self._entries.pop(name, None)
 
     def names(self) -> list[str]:
         return list(self._entries)

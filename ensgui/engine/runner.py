@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 import torch
 
 from .data import DataSplits, load_splits
 from .errors import CancelledError, DivergedError, EnsguiError, SpecError
-from .events import Event, Evaluated, LogLine, RunEnded, RunStarted, Sink
+from .evaluation import EvalOptions, ensemble_curves, member_metrics
+from .events import Evaluated, RunEnded, RunStarted, Sink
 from .margin_tracking import final_margins
 from .methods import Method, method_for
+from .metrics import ensemble_log_mean, fit_temperature
 from .planning import iters_per_epoch
 from .progress import ProgressTracker
 from .seeding import DROPOUT, EVAL, derive_seed
 from .spec import Spec
 from .sweep import resolve_gap_from_run
-from .training import TrainContext
+from .task_state import TaskState
+from .training import StoredRuns, TrainContext
 
 
 @dataclass(frozen=True)
@@ -41,31 +42,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _fan_out(sinks: Iterable[Sink]) -> Sink:
-    targets = list(sinks)
-
-    def emit(event: Event) -> None:
-        for sink in targets:
-            sink(event)
-
-    return emit
-
-
 def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc)
 
 
-def run_spec(spec: Spec, sinks: Iterable[Sink], stop: threading.Event | None = None,
-             threads: int | None = None,
-             load_run_weights: Callable[[str], dict[str, np.ndarray]] | None = None,
-             mean_train_margin: Callable[[str], float] | None = None) -> RunResult:
-    """Run a spec to the end (or until stop is set), emitting events; never raises for user errors.
+def run_spec(spec: Spec, state: TaskState, threads: int | None = None,
+             stored_runs: StoredRuns | None = None) -> RunResult:
+    """Run a spec to the end (or until the state's stop is set), emitting events; never raises for user errors.
 
-    load_run_weights and mean_train_margin read stored runs (the engine has no h5py): callers pass
-    storage.reader.read_final_weights and storage.reader.mean_train_margin.
+    stored_runs reads finished run files for methods that start from one (the engine has no h5py): the task
+    layer's run_to_file passes the storage reader. Without it such specs fail with one message.
     """
-    emit = _fan_out(sinks)
-    stop = stop or threading.Event()
+    emit = state.emit
     started = time.monotonic()
     rows = 0
     extra: dict[str, float] = {}
@@ -78,34 +66,32 @@ def run_spec(spec: Spec, sinks: Iterable[Sink], stop: threading.Event | None = N
     try:
         # The run file keeps the spec as given; the gap it resolved to is logged and stored as extra.resolved_gap.
         given = spec
-        spec, resolved_gap = resolve_gap_from_run(given, mean_train_margin)
+        spec, resolved_gap = resolve_gap_from_run(given, None if stored_runs is None else stored_runs.mean_train_margin)
         if resolved_gap is not None:
             extra["resolved_gap"] = resolved_gap
-            emit(LogLine(f"gap = {resolved_gap:.4g} (mean training margin of member 0 of "
-                         f"{given.loss['gap_from_run']})"))
+            state.log(f"gap = {resolved_gap:.4g} (mean training margin of member 0 of {given.loss['gap_from_run']})")
         device = resolve_device(spec.device)
         if threads:
             torch.set_num_threads(threads)
         method = method_for(spec)
         plan = method.plan(iters_per_epoch(spec))
-        emit(LogLine(f"loading {spec.data.name} (train {spec.data['train_size'] or 'all'}, "
-                     f"validation {spec.data['val_size']})"))
+        state.log(f"loading {spec.data.name} (train {spec.data['train_size'] or 'all'}, "
+                  f"validation {spec.data['val_size']})")
         data = _to_device(load_splits(spec.data.name, spec.data.params, spec.seed), device)
         emit(RunStarted(given.to_toml(), plan, str(device), tuple(method.row_names(plan))))
-        emit(LogLine(f"{spec.method.name}: {plan.members} member(s) x {plan.total_iters} iterations "
-                     f"({plan.epochs} epochs of {plan.iters_per_epoch}) on {device}"))
+        state.log(f"{spec.method.name}: {plan.members} member(s) x {plan.total_iters} iterations "
+                  f"({plan.epochs} epochs of {plan.iters_per_epoch}) on {device}")
         torch.manual_seed(derive_seed(spec.seed, 0, DROPOUT))
         progress = ProgressTracker(emit, plan.members, plan.total_iters)
-        ctx = TrainContext(spec, data, device, plan, emit, stop.is_set, progress,
-                           log=lambda text: emit(LogLine(text)), load_run_weights=load_run_weights)
+        ctx = TrainContext(spec, data, device, plan, state, progress, stored_runs)
         status = "finished"
         try:
             method.train(ctx)
         except CancelledError:
             status = "cancelled"
             emit(progress.snapshot())  # the rate limiter may have held back the last steps
-            emit(LogLine(f"cancelled after {progress.done} of {progress.total} member-steps; "
-                         f"{len(ctx.rows)} finished ensemble row(s) kept"))
+            state.log(f"cancelled after {progress.done} of {progress.total} member-steps; "
+                      f"{len(ctx.rows)} finished ensemble row(s) kept")
         rows = len(ctx.rows)
         if ctx.rows:
             evaluate_rows(ctx, method, emit)
@@ -118,7 +104,7 @@ def run_spec(spec: Spec, sinks: Iterable[Sink], stop: threading.Event | None = N
         if _is_out_of_memory(exc):
             return ended("failed", f"out of memory on {spec.device}: lower budget.batch_size or method.members, "
                                    f"or set method.vectorize = false")
-        emit(LogLine(traceback.format_exc()))
+        state.log(traceback.format_exc())
         return ended("failed", f"internal error: {type(exc).__name__}: {exc}")
 
 
@@ -134,9 +120,6 @@ def _to_device(data: DataSplits, device: torch.device) -> DataSplits:
 
 def evaluate_rows(ctx: TrainContext, method: Method, emit: Sink) -> None:
     """Predict every finished row on validation and test, then compute the metric-vs-size curves."""
-    from .evaluation import EvalOptions, ensemble_curves, member_metrics
-    from .metrics import ensemble_log_mean, fit_temperature
-
     ctx.progress.start_phase("predicting")
     has_val = len(ctx.data.val_y) > 0
     predicted = method.predict(ctx, [ctx.data.test_x, ctx.data.val_x] if has_val else [ctx.data.test_x])
@@ -151,8 +134,8 @@ def evaluate_rows(ctx: TrainContext, method: Method, emit: Sink) -> None:
     options = EvalOptions(n_orders=1 if ordered else ev["orders"], n_bins=ev["ece_bins"],
                           cnll_splits=ev["cnll_splits"], cnll_runs=ev["cnll_runs"],
                           seed=derive_seed(ctx.spec.seed, 0, EVAL) % (2**31))
-    emit(LogLine(f"computing metrics for ensemble sizes 1..{len(test_probs)} "
-                 + ("in training order" if ordered else f"over {ev['orders']} member orders")))
+    ctx.log(f"computing metrics for ensemble sizes 1..{len(test_probs)} "
+            + ("in training order" if ordered else f"over {ev['orders']} member orders"))
     ctx.progress.start_phase("evaluating")
     curves = ensemble_curves(test_probs, test_labels, val_probs, val_labels, options,
                              progress=ctx.progress.phase_step)
@@ -164,8 +147,6 @@ def evaluate_rows(ctx: TrainContext, method: Method, emit: Sink) -> None:
                        temperature))
     emit(Evaluated("test", test_probs, test_labels, curves["test"], member_metrics(test_probs, test_labels),
                    temperature))
-    emit(LogLine(f"computing the margins of {len(ctx.rows)} row(s) on every split"))
+    ctx.log(f"computing the margins of {len(ctx.rows)} row(s) on every split")
     final_margins(ctx, emit)
 
-
-RunFunction = Callable[[Spec, Iterable[Sink], threading.Event | None], RunResult]

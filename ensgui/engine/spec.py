@@ -6,7 +6,13 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
+from .data import DATASETS
 from .errors import SpecError
+from .losses import LOSSES
+from .methods import METHODS, method_for, plan_for
+from .models import MODELS
+from .optim import OPTIMIZERS
+from .schedules import SCHEDULES
 from .schema import Choice, Param, Schema, check_params, defaults
 
 BUDGET_SCHEMA: Schema = (
@@ -40,22 +46,13 @@ SECTIONS = ("data", "model", "loss", "method", "optimizer", "schedule")
 DEFAULT_SECTIONS: dict[str, Mapping[str, Any]] = {"loss": {"name": "cross_entropy"}}
 
 
-def _registries() -> dict[str, Any]:
-    # Imported here because the registries import torch and the method modules import this one.
-    from .data import DATASETS
-    from .losses import LOSSES
-    from .methods import METHODS
-    from .models import MODELS
-    from .optim import OPTIMIZERS
-    from .schedules import SCHEDULES
-
-    return {"data": DATASETS, "model": MODELS, "loss": LOSSES, "method": METHODS, "optimizer": OPTIMIZERS,
-            "schedule": SCHEDULES}
+REGISTRIES: dict[str, Any] = {"data": DATASETS, "model": MODELS, "loss": LOSSES, "method": METHODS,
+                               "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
 
 
 def registry_for(section: str) -> Any:
     """The registry whose entries fill a spec section."""
-    return _registries()[section]
+    return REGISTRIES[section]
 
 
 @dataclass(frozen=True)
@@ -85,7 +82,7 @@ class Spec:
             if isinstance(value, Mapping):
                 raise SpecError(f"[{key}] is not a spec section; allowed sections: {', '.join(sorted(sections))}")
         head = check_params(TOP_SCHEMA, top, "spec")
-        regs = _registries()
+        regs = REGISTRIES
         chosen = {}
         for section in SECTIONS:
             if section not in values and section in DEFAULT_SECTIONS:
@@ -121,9 +118,6 @@ class Spec:
 
     def check_consistency(self) -> None:
         """Checks that involve several sections (sizes against the dataset, schedule against budget)."""
-        from .methods import method_for
-        from .planning import plan_for
-
         plan_for(self)  # builds schedule and method plan; raises SpecError on impossible settings
         method_for(self).check()
 

@@ -1,4 +1,4 @@
-"""Gap sweeps: gap lists, the plan and spec of each point, the gap taken from a run, and the width of a trained net."""
+"""Gap sweeps: gap lists, the plan and spec of each point, and the gap taken from a run."""
 
 from __future__ import annotations
 
@@ -6,29 +6,16 @@ import math
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
-
-import numpy as np
-import torch
-from torch import nn
+from typing import Callable, Sequence
 
 from .errors import EnsguiError, SpecError
-from .losses import LOSSES, freeze_last_layer
-from .members import load_state
+from .losses import LOSSES
 from .schema import Choice
-from .seeding import derive_seed
 from .spec import Spec
-from .width import DEFAULT_MAX_ITER, DEFAULT_TOL, StopCheck, TraceEstimate, fisher_trace, hessian_trace
+from .width import DEFAULT_WIDTH_OBJECTS
 
 MEAN = "mean"  # the gap list's word for "the mean training margin of the sweep's gap-0 point"
 EXAMPLE = "0, 0.5, 1, 2, 4, mean"
-# methods.md 6, small scale: traces on a fixed subset of 2000 training objects.
-DEFAULT_WIDTH_OBJECTS = 2000
-# PyHessian's relative-change rule can stop by chance after a handful of probes (4 probes, 12% standard
-# error, in our first study); widths compared across gaps need at least this many.
-MIN_PROBES = 10
-# Per-sample gradients hold batch x parameters values at once; this caps them at 128 MiB of float32.
-PER_SAMPLE_VALUES = 2**25
 
 GapValue = float | str  # a gap >= 0, or MEAN
 
@@ -130,54 +117,3 @@ def resolve_gap_from_run(spec: Spec, mean_train_margin: Callable[[str], float] |
                         f"pick a run that classifies most training objects correctly")
     params = {**spec.loss.params, "gap": gap, "gap_from_run": ""}
     return replace(spec, loss=Choice(spec.loss.name, params)), gap
-
-
-# ---------------------------------------------------------------- width of a trained net
-
-
-@dataclass(frozen=True)
-class WidthResult:
-    """Traces of plain cross-entropy at the trained weights, each with its standard error, on `objects` objects."""
-
-    hessian: TraceEstimate
-    fisher_true: TraceEstimate
-    fisher_empirical: TraceEstimate
-    objects: int
-
-
-def trained_net(spec: Spec, input_shape: tuple[int, ...], num_classes: int, state: Mapping[str, np.ndarray],
-                device: torch.device) -> nn.Module:
-    """The spec's net with stored weights; a frozen last layer stays out of the traces' parameters, as in training."""
-    from .models import MODELS
-
-    with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten; keep the caller's RNG as it is
-        model = MODELS.get(spec.model.name).factory(spec.model.params, input_shape, num_classes)
-    load_state(model, dict(state))
-    if spec.loss.params.get("freeze_last_layer", False):
-        freeze_last_layer(model, 0.0)  # 0: keep the trained rows; only switch off their gradients
-    return model.to(device)
-
-
-def width_subset(x: torch.Tensor, y: torch.Tensor, objects: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The fixed width subset: the first `objects` training objects (the training split is already shuffled)."""
-    if objects < 1:
-        raise SpecError(f"width objects = {objects} is invalid: must be an integer >= 1 (2000 by methods.md)")
-    n = min(int(objects), len(y))
-    return x[:n], y[:n]
-
-
-def measure_width(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
-                  probes: int = DEFAULT_MAX_ITER, tol: float = DEFAULT_TOL, seed: int = 0,
-                  should_stop: StopCheck | None = None) -> WidthResult:
-    """Hutchinson Hessian trace (MIN_PROBES to `probes` probes, PyHessian's stopping rule with `tol`), true Fisher trace
-    (one sampled label per object) and empirical Fisher trace of mean CE over (x, y); seed drives the probes and
-    the sampled labels. Raises CancelledError when should_stop turns true."""
-    hessian = hessian_trace(model, x, y, batch_size, max_iter=probes, tol=tol,
-                            generator=torch.Generator().manual_seed(derive_seed(seed, 0)), should_stop=should_stop,
-                            min_iter=min(MIN_PROBES, probes))
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    fisher_batch = max(1, min(batch_size, PER_SAMPLE_VALUES // max(trainable, 1)))
-    true = fisher_trace(model, x, y, fisher_batch, kind="true",
-                        generator=torch.Generator().manual_seed(derive_seed(seed, 1)), should_stop=should_stop)
-    empirical = fisher_trace(model, x, y, fisher_batch, kind="empirical", should_stop=should_stop)
-    return WidthResult(hessian, true, empirical, int(len(y)))

@@ -1,25 +1,26 @@
-"""Shared training machinery: every method trains its members through train_members."""
+"""Shared training machinery: every method trains its members through train_members, with its own hooks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Mapping, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
 from .data import DataSplits
-from .errors import CancelledError, DivergedError
-from .events import EpochEnded, Scalar, Sink, SnapshotTaken
-from .losses import freeze_last_layer, loss_for, per_object_cross_entropy
+from .errors import DivergedError
+from .events import EpochEnded, Event, Scalar, SnapshotTaken
+from .losses import loss_for, per_object_cross_entropy
 from .margin_tracking import LIVE_TRAIN_STREAM, LIVE_VAL_STREAM, group_margins, live_subset, measured_events
-from .members import MemberGroup, SingleMember, StackedMembers, load_state
-from .models import MODELS, has_batchnorm
+from .members import MemberGroup, SingleMember, StackedMembers
+from .nets import build_model, has_batchnorm
 from .optim import OPTIMIZERS
-from .planning import Plan
+from .plan import Plan
 from .progress import ProgressTracker
-from .seeding import INIT, ORDER, derive_seed
+from .seeding import ORDER, derive_seed
+from .task_state import TaskState
 
 if TYPE_CHECKING:
     from .spec import Spec
@@ -27,46 +28,60 @@ if TYPE_CHECKING:
 LOG_POINTS_PER_EPOCH = 25
 
 
+class StoredRuns(Protocol):
+    """What a method may read from finished run files; the engine has no h5py, so the caller provides it."""
+
+    def final_weights(self, path: str) -> dict[str, np.ndarray]:
+        """The weights of member 0's last snapshot."""
+        ...
+
+    def mean_train_margin(self, path: str) -> float:
+        """The mean raw training margin of member 0."""
+        ...
+
+
+@dataclass(frozen=True)
+class TrainHooks:
+    """What a method adds to the shared loop; every field left at its default trains plain SGD-style members."""
+
+    # Called after every optimiser step with (group, member ids, 0-based step, learning rate): Langevin noise, say.
+    after_step: Callable[[MemberGroup, list[int], int, float], None] | None = None
+    # Per-object gaps (N_train,) on the device, indexed by each batch's training indices and handed to the loss.
+    object_gaps: torch.Tensor | None = None
+    # Weights a member starts from instead of its random initialisation (FGE from a finished run).
+    initial_weights: Mapping[int, Mapping[str, np.ndarray]] = field(default_factory=dict)
+
+
+NO_HOOKS = TrainHooks()
+
+
 @dataclass
 class TrainContext:
-    """What a method needs to train: the spec, data on the device, the plan, and the event outlet."""
+    """What a method needs to train: the spec, data on the device, the plan, and the task's state."""
 
     spec: Spec
     data: DataSplits
     device: torch.device
     plan: Plan
-    emit: Sink
-    should_stop: Callable[[], bool]
+    state: TaskState
     progress: ProgressTracker
+    stored_runs: StoredRuns | None = None
     rows: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)  # ensemble row -> weights
-    log: Callable[[str], None] = lambda text: None
-    # Method hooks into the shared loop, called after every optimiser step (e.g. Langevin noise) with
-    # (group, member ids, 0-based step, learning rate); None for plain SGD-style training.
-    after_step: Callable[[MemberGroup, list[int], int, float], None] | None = None
-    # Weights a member starts from instead of its random initialisation (e.g. FGE from a finished run).
-    initial_states: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
-    # Reads the final weights of member 0 of a stored run: given by the caller, since the engine has no h5py.
-    load_run_weights: Callable[[str], dict[str, np.ndarray]] | None = None
-    # Per-object gaps (N_train,) on the device, indexed by each batch's training indices and handed to the loss
-    # (gap boosting); None trains with the loss's own constant (or no) gap.
-    gaps: torch.Tensor | None = None
 
-    def build_model(self, member: int) -> nn.Module:
-        """A fresh net for a member; its initialisation depends only on the spec seed and member index."""
-        factory = MODELS.get(self.spec.model.name).factory
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(self.spec.seed, member, INIT))
-            model = factory(self.spec.model.params, self.data.input_shape, self.data.num_classes)
-        if member in self.initial_states:
-            load_state(model, self.initial_states[member])
-        loss = self.spec.loss
-        if loss["freeze_last_layer"]:
-            freeze_last_layer(model, loss["last_layer_norm"])
-        return model.to(self.device)
+    def emit(self, event: Event) -> None:
+        self.state.emit(event)
+
+    def log(self, text: str) -> None:
+        self.state.log(text)
 
     def check_stop(self) -> None:
-        if self.should_stop():
-            raise CancelledError("cancelled by the user")
+        self.state.check_stop()
+
+    def build_model(self, member: int, weights: Mapping[str, np.ndarray] | None = None,
+                    trained: bool = False) -> nn.Module:
+        """The spec's net for a member on the device (see nets.build_model)."""
+        return build_model(self.spec, self.data.input_shape, self.data.num_classes, member, weights,
+                           trained).to(self.device)
 
 
 def cross_entropy_per_member(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -82,7 +97,8 @@ def can_vectorize(model: nn.Module) -> bool:
     return not has_batchnorm(model)
 
 
-def train_members(ctx: TrainContext, members: list[int], index_sets: list[np.ndarray], vectorize: bool) -> None:
+def train_members(ctx: TrainContext, members: list[int], index_sets: list[np.ndarray], vectorize: bool,
+                  hooks: TrainHooks = NO_HOOKS) -> None:
     """Train the members on their own training objects, as one vectorised group or one after another."""
     probe = ctx.build_model(members[0])
     if vectorize and not can_vectorize(probe):
@@ -91,12 +107,13 @@ def train_members(ctx: TrainContext, members: list[int], index_sets: list[np.nda
     groups = [members] if vectorize else [[m] for m in members]
     for group_members in groups:
         sets = [index_sets[members.index(m)] for m in group_members]
-        _train_group(ctx, group_members, sets, vectorize)
+        _train_group(ctx, group_members, sets, vectorize, hooks)
 
 
-def _train_group(ctx: TrainContext, ids: list[int], index_sets: list[np.ndarray], vectorize: bool) -> None:
+def _train_group(ctx: TrainContext, ids: list[int], index_sets: list[np.ndarray], vectorize: bool,
+                 hooks: TrainHooks) -> None:
     plan, spec, data = ctx.plan, ctx.spec, ctx.data
-    group = make_group([ctx.build_model(m) for m in ids], vectorize)
+    group = make_group([ctx.build_model(m, hooks.initial_weights.get(m)) for m in ids], vectorize)
     # group.parameters() holds only trainable tensors, so a frozen last layer gets no steps and no weight decay.
     optimizer = OPTIMIZERS.get(spec.optimizer.name).factory(spec.optimizer.params, group.parameters())
     loss_function = loss_for(spec.loss)
@@ -122,12 +139,13 @@ def _train_group(ctx: TrainContext, ids: list[int], index_sets: list[np.ndarray]
             batch = torch.stack([p[b * batch_size:(b + 1) * batch_size] for p in perms])
             x, y = data.train_x[batch], data.train_y[batch]
             logits = group.forward(x)
-            losses = loss_function(logits, y, None if ctx.gaps is None else ctx.gaps[batch]).mean(1)
+            gaps = None if hooks.object_gaps is None else hooks.object_gaps[batch]
+            losses = loss_function(logits, y, gaps).mean(1)
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
             optimizer.step()
-            if ctx.after_step is not None:
-                ctx.after_step(group, ids, step, lr)
+            if hooks.after_step is not None:
+                hooks.after_step(group, ids, step, lr)
             detached = losses.detach()
             window_loss += detached
             window_steps += 1
@@ -226,7 +244,7 @@ def _evaluate_group(group: MemberGroup, x: torch.Tensor, y: torch.Tensor, batch:
     return (loss / len(y)).cpu().numpy(), (hits / len(y)).cpu().numpy(), margins
 
 
-def train_on_all_data(ctx: TrainContext, members: int, vectorize: bool) -> None:
+def train_on_all_data(ctx: TrainContext, members: int, vectorize: bool, hooks: TrainHooks = NO_HOOKS) -> None:
     """Independent members that each see the whole training subset (in their own order)."""
     everything = np.arange(len(ctx.data.train_y))
-    train_members(ctx, list(range(members)), [everything] * members, vectorize)
+    train_members(ctx, list(range(members)), [everything] * members, vectorize, hooks)

@@ -57,14 +57,19 @@ MEMBER_METRICS = "members"
 ATTR_TEMPERATURE = "temperature"
 HEADLINE_METRICS = ("error", "nll", "cnll", "ece")
 
-# /analysis/margins/<split>/{raw, normalized, labels}: final margins of every row (written by RunWriter)
+# /analysis/<name>: artefacts (engine.events.Artefact); each '/'-separated part of the name is a group
 ANALYSIS = "analysis"
+ATTR_ARTEFACT_CREATED = "created"  # when an artefact was added to a run that had ended
+
+# /analysis/margins/<split>/{raw, normalized, labels}: final margins of every row
+MARGINS_ARTEFACT = "margins"
 MARGINS = "analysis/margins"
 MARGINS_RAW = "raw"
 MARGINS_NORMALIZED = "normalized"
 MARGIN_SPLITS = ("train", "val", "test")
 
-# /analysis/boosting/{models, gaps, margins}: one row per gap-boosting round (written by RunWriter)
+# /analysis/boosting/{models, gaps, margins}: one row per gap-boosting round
+BOOSTING_ARTEFACT = "boosting"
 BOOSTING = "analysis/boosting"
 BOOSTING_MODELS = "models"  # int64 (R,): 0-based model that trained with the row's gaps
 BOOSTING_GAPS = "gaps"  # float32 (R, N_train)
@@ -104,3 +109,20 @@ def encode_name(name: str) -> str:
 
 def decode_name(name: str) -> str:
     return name.replace("%2F", "/").replace("%25", "%")
+
+
+def artefact_parts(name: str) -> list[str]:
+    """The name's parts; ValueError unless every part is a non-empty HDF5 link name."""
+    parts = name.split("/")
+    if not name or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"{name!r} is not a valid artefact name: it needs non-empty parts separated by '/'")
+    return parts
+
+
+def artefact_path(name: str) -> str:
+    return f"{L.ANALYSIS}/{'/'.join(check_name(name))}"
+
+
+def artefact_path(name: str) -> str:
+    """Where an artefact lives in the run file: /analysis/<name>."""
+    return f"{ANALYSIS}/{'/'.join(artefact_parts(name))}"

@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 
 from ..engine.errors import RunFileError
+from ..engine.events import Artefact
 from ..engine.spec import Spec
 from . import layout as L
 
@@ -24,6 +25,23 @@ FOREIGN_WRITER_TIMEOUT_S = 600.0
 # h5py >= 3.5 can switch off HDF5's file locks; without that a reader holding the file open makes
 # the writer's next open fail (and the other way round). Both sides use these options.
 OPEN_OPTIONS: dict[str, Any] = {"locking": False} if h5py.version.version_tuple >= (3, 5) else {}
+
+# HDF5 refuses to open a file for writing while the same process holds it open read-only: the GUI thread
+# reading a run's summary for the Runs list must delay a flush, not fail the run. Reads last milliseconds.
+OPEN_RETRY_SECONDS = 5.0
+OPEN_RETRY_PAUSE = 0.02
+
+
+def open_for_append(path: Path) -> h5py.File:
+    """Open a run file for writing, waiting out a read-only open of it elsewhere in this process."""
+    deadline = time.monotonic() + OPEN_RETRY_SECONDS
+    while True:
+        try:
+            return h5py.File(path, "a", **OPEN_OPTIONS)
+        except OSError as exc:
+            if "already open" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(OPEN_RETRY_PAUSE)
 
 
 @dataclass
@@ -335,12 +353,16 @@ def read_final_weights(path: Path | str) -> dict[str, np.ndarray]:
 
 def read_margins(path: Path | str) -> dict[str, MarginsData]:
     """The stored final margins by split ("train", "val", "test"); empty for a run that has none (older files)."""
-    out: dict[str, MarginsData] = {}
     with open_run(path) as f:
-        for split, group in f.get(L.MARGINS, {}).items():
-            out[split] = MarginsData(raw=group[L.MARGINS_RAW][()], normalized=group[L.MARGINS_NORMALIZED][()],
-                                     labels=group[L.LABELS][()])
-    return out
+        return margins_in(f)
+
+
+def margins_in(f: h5py.File) -> dict[str, MarginsData]:
+    """The final margins of an open run file, from its artefacts margins/<split>."""
+    prefix = f"{L.MARGINS_ARTEFACT}/"
+    return {name[len(prefix):]: MarginsData(raw=a.arrays[L.MARGINS_RAW], normalized=a.arrays[L.MARGINS_NORMALIZED],
+                                            labels=a.arrays[L.LABELS])
+            for name, a in artefacts_in(f, L.MARGINS_ARTEFACT).items()}
 
 
 def has_margins(path: Path | str) -> bool:
@@ -373,13 +395,88 @@ class BoostingData:
     variant: str  # save_mean or zero_mean
     margins_of: str  # previous or ensemble
 
+    @classmethod
+    def from_artefact(cls, artefact: Artefact) -> BoostingData:
+        a = artefact.arrays
+        return cls(models=a[L.BOOSTING_MODELS], gaps=a[L.BOOSTING_GAPS], margins=a[L.BOOSTING_MARGINS],
+                   variant=str(artefact.attrs.get(L.ATTR_VARIANT, "")),
+                   margins_of=str(artefact.attrs.get(L.ATTR_MARGINS_OF, "")))
+
 
 def read_boosting(path: Path | str) -> BoostingData | None:
     """The stored gap-boosting rounds, or None for a run that has none (another method, or stopped in model 1)."""
+    artefact = read_artefact(path, L.BOOSTING_ARTEFACT)
+    return None if artefact is None else BoostingData.from_artefact(artefact)
+
+
+class StoredRunReader:
+    """The engine's StoredRuns read from run files: where FGE starts from and where a gap is taken from."""
+
+    def final_weights(self, path: str) -> dict[str, np.ndarray]:
+        return read_final_weights(path)
+
+    def mean_train_margin(self, path: str) -> float:
+        return mean_train_margin(path)
+
+
+# ---------------------------------------------------------------- artefacts (/analysis)
+
+
+def _attr_python(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _leaves(group: h5py.Group, prefix: str) -> Iterator[tuple[str, h5py.Group]]:
+    """Every group below (or at) group that holds no groups itself, with its artefact name."""
+    children = [(name, item) for name, item in group.items() if isinstance(item, h5py.Group)]
+    if not children:
+        yield prefix, group
+        return
+    for name, item in children:
+        yield from _leaves(item, f"{prefix}/{name}" if prefix else name)
+
+
+def artefacts_in(f: h5py.File, prefix: str = "") -> dict[str, Artefact]:
+    """Every artefact stored under /analysis/<prefix> of an open run file, by name, in stored order."""
+    where = L.artefact_path(prefix) if prefix else L.ANALYSIS
+    group = f.get(where)
+    if not isinstance(group, h5py.Group):
+        return {}
+    out: dict[str, Artefact] = {}
+    for name, leaf in _leaves(group, prefix):
+        if not name:
+            continue  # an empty /analysis
+        arrays = {key: item[()] for key, item in leaf.items() if isinstance(item, h5py.Dataset)}
+        attrs = {key: _attr_python(value) for key, value in leaf.attrs.items()}
+        out[name] = Artefact(name, arrays, attrs)
+    return out
+
+
+def read_artefacts(path: Path | str, prefix: str = "") -> dict[str, Artefact]:
+    """Every artefact of a run file under /analysis/<prefix> (all of them without a prefix)."""
     with open_run(path) as f:
-        group = f.get(L.BOOSTING)
-        if group is None:
-            return None
-        return BoostingData(models=group[L.BOOSTING_MODELS][()], gaps=group[L.BOOSTING_GAPS][()],
-                            margins=group[L.BOOSTING_MARGINS][()], variant=_text(group.attrs.get(L.ATTR_VARIANT)),
-                            margins_of=_text(group.attrs.get(L.ATTR_MARGINS_OF)))
+        return artefacts_in(f, prefix)
+
+
+def read_artefact(path: Path | str, name: str) -> Artefact | None:
+    """One artefact by its full name, or None when the run has none of that name."""
+    return read_artefacts(path, name).get(name)
+
+
+def artefact_kinds(f: h5py.File) -> list[str]:
+    """The first parts of the artefact names a run file holds (margins, boosting, interpolation, ...)."""
+    group = f.get(L.ANALYSIS)
+    return [name for name, item in group.items() if isinstance(item, h5py.Group)] if isinstance(group, h5py.Group) \
+        else []
+
+
+def artefact_kinds(f: h5py.File) -> list[str]:
+    """The first parts of the artefact names a run file holds (margins, boosting, interpolation, ...)."""
+    group = f.get(L.ANALYSIS)
+    if not isinstance(group, h5py.Group):
+        return []
+    return [name for name, item in group.items() if isinstance(item, h5py.Group)]

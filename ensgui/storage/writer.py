@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import socket
 import time
-import tomllib
 from collections import defaultdict
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -17,31 +17,14 @@ import numpy as np
 import ensgui
 
 from ..engine.errors import RunFileError
-from ..engine.events import (BoostingRound, Event, EpochEnded, Evaluated, LogLine, MarginsComputed, MemberData,
-                             RunEnded, RunStarted, Scalar, SnapshotTaken)
+from ..engine.events import (Artefact, Event, EpochEnded, Evaluated, LogLine, MemberData, RunEnded, RunStarted, Scalar,
+                             SnapshotTaken)
 from . import layout as L
-from .reader import OPEN_OPTIONS, process_start
+from .reader import OPEN_OPTIONS, open_for_append, process_start, writer_alive
 
 STRING = h5py.string_dtype("utf-8")
 PROBS_CHUNK_VALUES = 2**18  # about 1 MiB of float32 per chunk: one member's predictions read in a few chunks
-
-
-# HDF5 refuses to open a file for writing while the same process holds it open read-only: the GUI thread
-# reading a run's summary for the Runs list must delay a flush, not fail the run. Reads last milliseconds.
-OPEN_RETRY_SECONDS = 5.0
-OPEN_RETRY_PAUSE = 0.02
-
-
-def open_for_append(path: Path) -> h5py.File:
-    """Open a run file for writing, waiting out a read-only open of it elsewhere in this process."""
-    deadline = time.monotonic() + OPEN_RETRY_SECONDS
-    while True:
-        try:
-            return h5py.File(path, "a", **OPEN_OPTIONS)
-        except OSError as exc:
-            if "already open" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(OPEN_RETRY_PAUSE)
+ARTEFACT_ROWS_PER_CHUNK = 64  # chunk length of a 1-D artefact array that grows by rows (append)
 
 
 def _torch_version() -> str:
@@ -69,8 +52,7 @@ class RunWriter:
         self._member_data: list[MemberData] = []
         self._snapshots: list[SnapshotTaken] = []
         self._evaluations: list[Evaluated] = []
-        self._margins: list[MarginsComputed] = []
-        self._boosting: list[BoostingRound] = []
+        self._artefacts: list[Artefact] = []
         self._end: RunEnded | None = None
 
     # ------------------------------------------------------------ the sink
@@ -98,11 +80,8 @@ class RunWriter:
         elif isinstance(event, Evaluated):
             self._evaluations.append(event)
             self.flush()
-        elif isinstance(event, BoostingRound):
-            self._boosting.append(event)
-            self.flush()
-        elif isinstance(event, MarginsComputed):
-            self._margins.append(event)
+        elif isinstance(event, Artefact):
+            self._artefacts.append(event)
             self.flush()
         elif isinstance(event, EpochEnded):
             self.flush()
@@ -192,12 +171,9 @@ class RunWriter:
         for evaluation in self._evaluations:
             _write_evaluation(f, evaluation)
         self._evaluations.clear()
-        for boosting in self._boosting:
-            _write_boosting_round(f, boosting)
-        self._boosting.clear()
-        for margins in self._margins:
-            _write_margins(f, margins)
-        self._margins.clear()
+        for artefact in self._artefacts:
+            write_artefact(f, artefact)
+        self._artefacts.clear()
         if self._log:
             log = f[L.LOG]
             n = log.shape[0]
@@ -261,50 +237,95 @@ def _write_evaluation(f: h5py.File, ev: Evaluated) -> None:
         group.attrs[L.ATTR_TEMPERATURE] = float(ev.temperature)
 
 
-def _write_boosting_round(f: h5py.File, ev: BoostingRound) -> None:
-    """Append one round's gaps and margins as a row of /analysis/boosting; a retrained model replaces its row."""
-    group = f.get(L.BOOSTING)
-    n = int(np.asarray(ev.gaps).shape[0])
-    if group is None:
-        group = f.create_group(L.BOOSTING)
-        method = _spec_table(f, "method")
-        group.attrs[L.ATTR_VARIANT] = str(method.get("variant", ""))
-        group.attrs[L.ATTR_MARGINS_OF] = str(method.get("margins_of", ""))
-        group.create_dataset(L.BOOSTING_MODELS, shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(64,))
-        for name in (L.BOOSTING_GAPS, L.BOOSTING_MARGINS):
-            group.create_dataset(name, shape=(0, n), maxshape=(None, n), dtype=np.float32,
-                                 chunks=(1, max(1, n)))
-    models = group[L.BOOSTING_MODELS]
-    stored = list(models[()])
-    row = stored.index(ev.model) if ev.model in stored else len(stored)
-    if row == len(stored):
-        models.resize((row + 1,))
-        for name in (L.BOOSTING_GAPS, L.BOOSTING_MARGINS):
-            group[name].resize((row + 1, n))
-    models[row] = int(ev.model)
-    group[L.BOOSTING_GAPS][row] = np.asarray(ev.gaps, dtype=np.float32)
-    group[L.BOOSTING_MARGINS][row] = np.asarray(ev.margins, dtype=np.float32)
+# ---------------------------------------------------------------- artefacts
 
 
-def _spec_table(f: h5py.File, section: str) -> dict:
-    """One section of the stored spec TOML as a dict ({} when it cannot be read)."""
-    value = f.attrs.get(L.ATTR_SPEC, "")
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+def _attr_value(value: Any) -> Any:
+    """Attributes are text, numbers or booleans; anything else is stored as its text."""
+    if isinstance(value, (str, bool, int, float, np.integer, np.floating, np.bool_)):
+        return value
+    return str(value)
+
+
+def _python(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _require_groups(f: h5py.File, parts: list[str]) -> h5py.Group:
+    """The parent group of the artefact, creating missing ones; new groups list their members in creation order."""
+    group: h5py.Group = f
+    for part in [L.ANALYSIS, *parts[:-1]]:
+        item = group.get(part)
+        if item is None:
+            item = group.create_group(part, track_order=True)
+        elif not isinstance(item, h5py.Group):
+            raise ValueError(f"{item.name} is a dataset, not a group")
+        group = item
+    return group
+
+
+def write_artefact(f: h5py.File, artefact: Artefact) -> h5py.Group:
+    """Write one artefact into an open run file (RunWriter's flush, or store_artefact after the run)."""
+    parts = L.artefact_parts(artefact.name)
+    parent = _require_groups(f, parts)
+    leaf = parts[-1]
+    if artefact.append and leaf in parent:
+        group = parent[leaf]
+        for key, values in artefact.arrays.items():
+            rows = np.asarray(values)
+            dataset = group[key]
+            n = dataset.shape[0]
+            dataset.resize((n + rows.shape[0], *dataset.shape[1:]))
+            dataset[n:] = rows
+    else:
+        if leaf in parent:
+            del parent[leaf]  # a recomputed artefact replaces the earlier one
+        group = parent.create_group(leaf)
+        for key, values in artefact.arrays.items():
+            array = np.asarray(values)
+            if artefact.append:
+                chunks = (ARTEFACT_ROWS_PER_CHUNK,) if array.ndim == 1 else (1, *(max(1, d) for d in array.shape[1:]))
+                group.create_dataset(key, data=array, maxshape=(None, *array.shape[1:]), chunks=chunks)
+            else:
+                group.create_dataset(key, data=array)
+    for key, value in artefact.attrs.items():
+        group.attrs[str(key)] = _attr_value(value)
+    return group
+
+
+def store_artefact(path: Path | str, artefact: Artefact) -> None:
+    """Add an artefact to a run that has ended (an analysis computed afterwards); nothing else in the file changes.
+
+    A file whose status is "running" is refused with RunFileError, because its writer (the only writer while it
+    trains) may open it at any moment.
+    """
+    path = Path(path)
+    L.artefact_parts(artefact.name)
+    if not path.is_file():
+        raise RunFileError(f"{path} does not exist or is not a file; analyses are stored in an existing run file")
     try:
-        table = tomllib.loads(text).get(section, {})
-    except tomllib.TOMLDecodeError:
-        return {}
-    return table if isinstance(table, dict) else {}
-
-
-def _write_margins(f: h5py.File, ev: MarginsComputed) -> None:
-    path = L.margins_path(ev.split)
-    if path in f:
-        del f[path]  # a resumed run recomputes the margins of its rows; the newer ones win
-    group = f.create_group(path)
-    group.create_dataset(L.MARGINS_RAW, data=np.asarray(ev.raw, dtype=np.float32))
-    group.create_dataset(L.MARGINS_NORMALIZED, data=np.asarray(ev.normalized, dtype=np.float32))
-    group.create_dataset(L.LABELS, data=np.asarray(ev.labels, dtype=np.int64))
+        f = open_for_append(path)
+    except OSError as exc:
+        raise RunFileError(f"cannot open {path} to store {artefact.name}: {_one_line(exc)}") from None
+    try:
+        if f.attrs.get(L.ATTR_FORMAT) is None:
+            raise RunFileError(f"{path} is not an ensgui run file (no '{L.ATTR_FORMAT}' attribute)")
+        status = _python(f.attrs.get(L.ATTR_STATUS)) or L.STATUS_RUNNING
+        if status == L.STATUS_RUNNING:
+            why = ("is still being written by its run" if writer_alive(f.attrs, path)
+                   else "says 'running' but its writer has stopped (an incomplete run)")
+            raise RunFileError(f"{path} {why}; analyses are stored only in runs that have ended")
+        group = write_artefact(f, artefact)
+        group.attrs[L.ATTR_ARTEFACT_CREATED] = datetime.now().astimezone().isoformat(timespec="seconds")
+        f.flush()
+    except (OSError, ValueError, KeyError) as exc:
+        raise RunFileError(f"cannot store {artefact.name} in {path}: {_one_line(exc)}") from None
+    finally:
+        f.close()
 
 
 def _one_line(exc: BaseException) -> str:

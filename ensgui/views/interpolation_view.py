@@ -19,10 +19,12 @@ from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QPro
 from .run_header import header_labels
 from ..engine.data import DATASETS, effective_sizes
 from ..engine.errors import CancelledError, EnsguiError
+from ..engine.events import Artefact, Progress
+from ..engine.task_state import TaskState
 from ..engine.interpolation import (DEFAULT_POINTS, DEFAULT_TRAIN_OBJECTS, MIN_POINTS, InterpolationResult,
                                     pair_label, pairs_against_final, snapshot_name)
-from ..engine.models import MODELS, has_batchnorm
-from ..storage.analysis import INTERPOLATION, StoredInterpolation, compute_interpolations, read_interpolations
+from ..engine.models import has_batchnorm_trait
+from ..storage.analysis import INTERPOLATION, StoredInterpolation, read_interpolations
 from ..storage.reader import RunData, SnapshotInfo, list_snapshots, read_run
 from ..storage.workspace import Workspace
 from .background_job import BackgroundJob, Mailbox, Work
@@ -68,13 +70,20 @@ def _interpolation_work(job: _Job, mailbox: InterpolationMailbox, threads: int) 
     """The worker thread's work: runs compute_interpolations and reports only through the mailbox."""
 
     def work(stop: threading.Event) -> None:
-        try:
-            import torch
+        def sink(event: object) -> None:
+            if isinstance(event, Progress):
+                mailbox.set_progress(event.done, event.total, event.text)
+            elif isinstance(event, Artefact):
+                label = event.name.split("/", 1)[1]
+                result = InterpolationResult(**{n: event.arrays[n] for n in InterpolationResult.ARRAYS})
+                mailbox.add_result(label, result, dict(event.attrs))
 
-            torch.set_num_threads(threads)
-            labels = compute_interpolations(job.path, job.pairs, job.points, job.train_objects,
-                                            progress=mailbox.set_progress, should_stop=stop.is_set,
-                                            on_result=mailbox.add_result)
+        try:
+            # Imported in the worker: the task loads torch, which the window does not need to appear.
+            from ..tasks.interpolation import compute_interpolations
+
+            labels = compute_interpolations(job.path, job.pairs, job.points, TaskState([sink], stop),
+                                            job.train_objects, threads=threads)
             mailbox.finish("finished", f"{len(labels)} interpolation(s) stored")
         except CancelledError:
             mailbox.finish("cancelled", "cancelled")
@@ -345,14 +354,7 @@ class InterpolationView(QWidget):
 
     def _model_has_batchnorm(self, run: RunData) -> bool | None:
         spec = run.spec
-        if spec is None:
-            return None
-        try:
-            info = DATASETS.get(spec.data.name).factory.info
-            model = MODELS.get(spec.model.name).factory(spec.model.params, info.input_shape, info.num_classes)
-        except Exception:  # noqa: BLE001 - only a hint in the header; the computation reports real problems
-            return None
-        return has_batchnorm(model)
+        return None if spec is None else has_batchnorm_trait(spec.model.name)
 
     def _fill_header(self, run: RunData) -> None:
         s = run.summary

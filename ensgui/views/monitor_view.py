@@ -15,7 +15,8 @@ from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit,
 
 from ..engine.errors import EnsguiError
 from ..engine.events import Progress, RunEnded, RunStarted, Scalar, SnapshotTaken
-from ..engine.planning import Plan, plan_for
+from ..engine.methods import plan_for
+from ..engine.plan import Plan
 from ..engine.spec import Spec
 from .live_curves import LEGEND_ROWS, LiveCurvesPlot, member_color
 from .live_margins_panel import LiveMarginsPanel

@@ -7,34 +7,15 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from ..engine.events import Event, LogLine, MarginsMeasured, Progress, RunEnded, RunStarted, Scalar, SnapshotTaken
-from ..engine.runner import run_spec
+from ..engine.events import (Event, LogLine, MarginsMeasured, Progress, RunEnded, RunStarted, Scalar, SnapshotTaken,
+                             SweepDone, SweepPoint)
 from ..engine.spec import Spec
-from ..storage.reader import mean_train_margin, read_final_weights
-from ..storage.writer import RunWriter
+from ..engine.task_state import TaskState
 from .background_job import BackgroundJob, Mailbox, Work
-
-
-@dataclass(frozen=True)
-class SweepPoint:
-    """A gap sweep is about to run point `index` (0-based) of `total`; label names its gap ("1", "mean")."""
-
-    index: int
-    total: int
-    label: str
-
-
-@dataclass(frozen=True)
-class SweepDone:
-    """A gap sweep has written its summary file (also after a cancel: it holds the finished points)."""
-
-    path: Path
-
 
 # A job runs in the worker thread: given the event sink, the stop flag and the torch threads, it runs
 # one or more engine runs and returns how the whole job ended.
@@ -47,29 +28,26 @@ def gap_sweep_job(spec: Spec, gaps: Sequence[float | str], folder: Path, width_o
     missing points of that stored sweep (spec, gaps and width settings are then the file's)."""
 
     def job(emit: Callable[[object], None], stop: threading.Event, threads: int) -> RunEnded:
-        # imported late: the sweep store is optional until used
-        from ..storage.sweep_store import resume_gap_sweep, run_gap_sweep
+        # Imported in the worker: the tasks load torch, which the window does not need to appear.
+        from ..tasks.sweep import resume_gap_sweep, run_gap_sweep
 
         started = time.monotonic()
         problems: list[str] = []
         labels: list[str] = []
 
-        def on_point(index: int, total: int, label: str) -> None:
-            labels.append(label)
-            emit(SweepPoint(index, total, label))
-
         def sink(event: object) -> None:
             # A point that fails is recorded and the sweep goes on; its error goes into the sweep's end.
+            if isinstance(event, SweepPoint):
+                labels.append(event.label)
             if isinstance(event, RunEnded) and event.status in ("failed", "diverged"):
                 problems.append(f"gap {labels[-1] if labels else '?'} {event.status}: {event.error}")
             emit(event)
 
+        state = TaskState([sink], stop)
         if resume is not None:
-            summary = resume_gap_sweep(resume, sinks=(sink,), stop=stop, threads=threads, on_point=on_point)
+            resume_gap_sweep(resume, state, threads=threads)
         else:
-            summary = run_gap_sweep(spec, gaps, folder, sinks=(sink,), stop=stop, threads=threads,
-                                    width_objects=width_objects, on_point=on_point)
-        emit(SweepDone(Path(summary)))
+            run_gap_sweep(spec, gaps, folder, state, threads=threads, width_objects=width_objects)
         status = "cancelled" if stop.is_set() else "finished"
         return RunEnded(status, "; ".join(problems), time.monotonic() - started)
 
@@ -107,8 +85,10 @@ def _run_work(spec: Spec, path: Path, mailbox: EventMailbox, threads: int, job: 
 
         try:
             if job is None:
-                run_spec(spec, [RunWriter(path), relay], stop, threads,
-                         load_run_weights=read_final_weights, mean_train_margin=mean_train_margin)
+                # Imported in the worker: the task loads torch, which the window does not need to appear.
+                from ..tasks.run import run_to_file
+
+                run_to_file(spec, path, TaskState([relay], stop), threads)
             else:
                 # Every point of a sweep ends with its own RunEnded: only the job's outcome ends the job.
                 relay(job(mailbox.put, stop, threads))

@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QWidget
 
-from ..engine.planning import Plan
+from ..engine.plan import Plan
 
 LR_PEN = pg.mkPen("#1f77b4", width=2)
 EPOCH_PEN = pg.mkPen((120, 120, 120, 70), width=1)

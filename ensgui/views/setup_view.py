@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
 
 from ..engine.data import DATASETS, effective_sizes
 from ..engine.errors import SpecError
-from ..engine.methods import method_for
-from ..engine.planning import Plan, plan_for
+from ..engine.methods import method_for, plan_for
+from ..engine.plan import Plan
 from ..engine.spec import BUDGET_SCHEMA, EVALUATION_SCHEMA, SECTIONS, TOP_SCHEMA, Spec
 from ..engine.sweep import DEFAULT_WIDTH_OBJECTS, EXAMPLE, GapValue, parse_gap_values
 from ..resources import PRESETS, preset_description, preset_paths

@@ -7,8 +7,9 @@ import threading
 import numpy as np
 
 from ensgui.engine.spec import Spec
-from ensgui.storage.sweep_store import read_sweep, run_gap_sweep
-from support import tiny_spec_dict
+from ensgui.storage.sweep_store import read_sweep
+from ensgui.tasks.sweep import run_gap_sweep
+from support import sweep_state, tiny_spec_dict
 from test_cli import ensgui
 
 
@@ -61,8 +62,8 @@ def test_an_interrupted_sweep_is_resumed_from_the_command_line(tmp_path):
     values = tiny_spec_dict(method="single", train_size=300, epochs=1, name="cli-resume")
     values["budget"]["batch_size"] = 16
     stop = threading.Event()
-    path = run_gap_sweep(Spec.from_dict(values), (0.0, 1.0), tmp_path, (), stop, threads=1, width_objects=20,
-                         probes=2, on_point=lambda i, n, label: stop.set() if i == 1 else None)
+    state = sweep_state(stop=stop, on_point=lambda i, n, label: stop.set() if i == 1 else None)
+    path = run_gap_sweep(Spec.from_dict(values), (0.0, 1.0), tmp_path, state, threads=1, width_objects=20, probes=2)
     assert read_sweep(path).labels == ["0"]
     result = ensgui("sweep", "--resume", path, "--threads", 1)
     assert result.returncode == 0, result.stderr

@@ -26,12 +26,14 @@ from ensgui.engine.members import SingleMember, StackedMembers
 from ensgui.engine.methods import csgld as csgld_module
 from ensgui.engine.methods import method_for
 from ensgui.engine.methods.csgld import LangevinNoise, temperature_value
-from ensgui.engine.planning import build_schedule, default_plan, plan_for
+from ensgui.engine.methods import plan_for
+from ensgui.engine.planning import build_schedule, default_plan
 from ensgui.engine.runner import run_spec
 from ensgui.engine.schedules import lr_table
 from ensgui.engine.seeding import derive_seed
 from ensgui.engine.spec import Spec
-from ensgui.storage.reader import read_final_weights
+from ensgui.engine.task_state import TaskState
+from ensgui.storage.reader import StoredRunReader
 
 PER_EPOCH = 10  # tiny_spec_dict: 600 objects in batches of 64
 
@@ -46,7 +48,7 @@ def spec_with(method: dict, epochs: int, model: str = "lenet300_100", optimizer:
 
 def run(spec: Spec, **kwargs) -> tuple[object, list]:
     events: list = []
-    result = run_spec(spec, [events.append], threads=1, **kwargs)
+    result = run_spec(spec, TaskState([events.append]), threads=1, **kwargs)
     assert result.status == "finished", result.error
     return result, events
 
@@ -261,10 +263,10 @@ def test_fge_starts_from_the_final_weights_of_a_stored_run(tmp_path):
         return next(e.value for e in events if isinstance(e, Scalar) and e.name == "train_loss" and e.step == 0)
 
     fresh = first_loss(spec_with(method, 2))  # one epoch of pre-training from a random initialisation
-    continued = first_loss(spec_with({**method, "start_from": str(source)}, 1), load_run_weights=read_final_weights)
+    continued = first_loss(spec_with({**method, "start_from": str(source)}, 1), stored_runs=StoredRunReader())
     assert fresh > 2.0  # about log 10 at a random initialisation
     assert continued < 0.5 * fresh
 
     other = spec_with({**method, "start_from": str(source)}, 1, model="lenet5_caffe")
-    result = run_spec(other, [], threads=1, load_run_weights=read_final_weights)
+    result = run_spec(other, TaskState(), threads=1, stored_runs=StoredRunReader())
     assert result.status == "failed" and "method.start_from" in result.error

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -10,18 +12,18 @@ from support import tiny_spec_dict
 from ensgui.engine import metrics
 from ensgui.engine.data import load_splits
 from ensgui.engine.errors import SpecError
-from ensgui.engine.events import BoostingRound, SnapshotTaken
-from ensgui.engine.interpolation import build_model
+from ensgui.engine.events import Artefact, SnapshotTaken
 from ensgui.engine.losses import loss_for, per_object_cross_entropy
 from ensgui.engine.margins import logit_margins, margins_of_model
-from ensgui.engine.members import load_state
+from ensgui.engine.nets import build_model, load_state
 from ensgui.engine.methods import method_for
 from ensgui.engine.methods.gap_boosting import boosting_gaps, train_logits
 from ensgui.engine.runner import run_spec
 from ensgui.engine.spec import Spec
+from ensgui.engine.task_state import TaskState
 from ensgui.storage.reader import read_boosting, read_run, read_snapshot
 from ensgui.storage.workspace import Workspace
-from ensgui.storage.writer import RunWriter
+from ensgui.tasks.run import run_to_file
 
 
 def boosting_dict(models: int = 3, epochs: int = 1, **method) -> dict:
@@ -32,13 +34,19 @@ def boosting_dict(models: int = 3, epochs: int = 1, **method) -> dict:
     return values
 
 
-def run_to_file(values: dict, folder) -> tuple[object, list]:
+def boosting_run(values: dict, folder) -> tuple[object, list]:
     spec = Spec.from_dict(values)
     path = Workspace(folder).new_run_path(spec.name)
     events: list = []
-    result = run_spec(spec, [RunWriter(path), events.append], threads=1)
+    result = run_to_file(spec, path, TaskState([events.append]), threads=1)
     assert result.status == "finished", result.error
     return path, events
+
+
+def boosting_rounds(events: list) -> list[SimpleNamespace]:
+    """The boosting artefacts of a run's events, one per round, as (model, gaps, margins)."""
+    return [SimpleNamespace(model=int(e.arrays["models"][0]), gaps=e.arrays["gaps"][0], margins=e.arrays["margins"][0])
+            for e in events if isinstance(e, Artefact) and e.name == "boosting"]
 
 
 # ------------------------------------------------------------ the formulas
@@ -98,7 +106,7 @@ def test_only_gap_boosting_asks_for_ordered_rows():
 
 def _final_states(values: dict) -> dict[int, dict[str, np.ndarray]]:
     events: list = []
-    result = run_spec(Spec.from_dict(values), [events.append], threads=1)
+    result = run_spec(Spec.from_dict(values), TaskState([events.append]), threads=1)
     assert result.status == "finished", result.error
     return {e.row: e.state for e in events if isinstance(e, SnapshotTaken)}
 
@@ -122,15 +130,15 @@ def test_clipped_to_zero_gaps_train_model_2_exactly_as_cross_entropy_does():
 @pytest.mark.parametrize("variant, margins_of", [("save_mean", "previous"), ("zero_mean", "ensemble")])
 def test_rounds_follow_the_formula_on_the_stored_models_margins(tmp_path, variant, margins_of):
     values = boosting_dict(models=3, variant=variant, margins_of=margins_of)
-    path, events = run_to_file(values, tmp_path)
+    path, events = boosting_run(values, tmp_path)
     spec = Spec.from_dict(values)
     run = read_run(path)
     assert run.eval["test"].probs.shape[0] == 3 and run.row_names == ["model 1", "model 2", "model 3"]
-    rounds = [e for e in events if isinstance(e, BoostingRound)]
+    rounds = boosting_rounds(events)
     assert [r.model for r in rounds] == [1, 2]
 
     data = load_splits(spec.data.name, spec.data.params, spec.seed)
-    model = build_model(spec, data)
+    model = build_model(spec, data.input_shape, data.num_classes)
     logits = []
     for r in rounds:
         load_state(model, read_snapshot(path, r.model - 1, 0))
@@ -151,7 +159,7 @@ def test_rounds_follow_the_formula_on_the_stored_models_margins(tmp_path, varian
 
 
 def test_curves_are_the_first_k_models_in_training_order(tmp_path):
-    path, _ = run_to_file(boosting_dict(models=3), tmp_path)
+    path, _ = boosting_run(boosting_dict(models=3), tmp_path)
     for split in ("test", "val"):
         data = read_run(path).eval[split]
         probs = data.probs.astype(np.float64)
@@ -164,8 +172,8 @@ def test_curves_are_the_first_k_models_in_training_order(tmp_path):
 
 
 def test_a_run_of_another_method_has_no_boosting_rounds(tmp_path):
-    path, events = run_to_file(tiny_spec_dict(members=2, train_size=300, val_size=100, test_size=200), tmp_path)
-    assert read_boosting(path) is None and not any(isinstance(e, BoostingRound) for e in events)
+    path, events = boosting_run(tiny_spec_dict(members=2, train_size=300, val_size=100, test_size=200), tmp_path)
+    assert read_boosting(path) is None and not boosting_rounds(events)
 
 
 def test_runaway_gaps_are_warned_about_with_the_fix():

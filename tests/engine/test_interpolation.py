@@ -11,13 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ensgui.engine import interpolation as interp
+from ensgui.engine import line_losses as interp
 from ensgui.engine.bn_update import update_batchnorm
 from ensgui.engine.data import DataSplits, load_splits
 from ensgui.engine.errors import CancelledError
-from ensgui.engine.interpolation import (InterpolationResult, interpolate, lambda_grid, pair_label,
-                                         pairs_against_final, snapshot_name)
-from ensgui.engine.members import load_state
+from ensgui.engine.interpolation import (InterpolationResult, lambda_grid, pair_label, pairs_against_final,
+                                         snapshot_name)
+from ensgui.engine.line_losses import interpolate
+from ensgui.engine.nets import build_model, load_state
 from ensgui.engine.models import MODELS
 from ensgui.engine.registry import Entry
 from ensgui.engine.spec import Spec
@@ -40,7 +41,7 @@ def _random_state(spec: Spec, data: DataSplits, seed: int) -> dict[str, np.ndarr
 
 def _direct(spec: Spec, data: DataSplits, state: Mapping[str, Any], n_train: int) -> tuple[float, ...]:
     """Losses of a state computed the plain way: one forward pass over each whole set."""
-    model = load_state(interp.build_model(spec, data), dict(state)).eval()
+    model = load_state(build_model(spec, data.input_shape, data.num_classes), dict(state)).eval()
     out = []
     with torch.no_grad():
         for x, y in ((data.train_x[:n_train], data.train_y[:n_train]), (data.test_x, data.test_y)):
@@ -205,7 +206,7 @@ def test_batchnorm_is_recomputed_at_every_lambda(tiny_bn, monkeypatch):
         assert not np.allclose(values, seen[-1]["after"][name].numpy())
 
     # The same statistics as a direct recomputation for the midpoint net.
-    direct = interp.build_model(spec, data)
+    direct = build_model(spec, data.input_shape, data.num_classes)
     direct.load_state_dict({k: (0.5 * torch.from_numpy(a[k]) + 0.5 * torch.from_numpy(b[k]))
                             if a[k].dtype.kind == "f" else torch.from_numpy(a[k]) for k in a})
     assert update_batchnorm(direct, data.train_x[:n_train], spec.budget["batch_size"])
@@ -216,7 +217,7 @@ def test_batchnorm_is_recomputed_at_every_lambda(tiny_bn, monkeypatch):
         logits = direct(data.test_x).double()
     assert result.test_loss[10] == pytest.approx(float(F.cross_entropy(logits, data.test_y)), rel=1e-5)
     # λ = 0 uses recomputed statistics too, not the absurd stored ones (mean 5, var 9).
-    stored = load_state(interp.build_model(spec, data), a).eval()
+    stored = load_state(build_model(spec, data.input_shape, data.num_classes), a).eval()
     with torch.no_grad():
         stored_loss = float(F.cross_entropy(stored(data.test_x).double(), data.test_y))
     assert result.test_loss[0] != pytest.approx(stored_loss, rel=1e-3)

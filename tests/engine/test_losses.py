@@ -97,16 +97,16 @@ def initial_model(spec: Spec, member: int) -> nn.Module:
 def test_frozen_last_layer_keeps_its_initialisation_at_the_given_row_norm(tmp_path: Path, vectorize: bool):
     from support import tiny_spec_dict
 
-    from ensgui.engine.runner import run_spec
+    from ensgui.engine.task_state import TaskState
     from ensgui.storage.reader import read_snapshot
-    from ensgui.storage.writer import RunWriter
+    from ensgui.tasks.run import run_to_file
 
     values = tiny_spec_dict(members=2)
     values["method"]["vectorize"] = vectorize
     values["loss"] = {"name": "gap", "gap": 1.0, "freeze_last_layer": True, "last_layer_norm": 10.0}
     spec = Spec.from_dict(values)
     path = tmp_path / "frozen.h5"
-    result = run_spec(spec, [RunWriter(path)], threads=1)
+    result = run_to_file(spec, path, TaskState(), threads=1)
     assert result.status == "finished", result.error
     for member in range(2):
         model = initial_model(spec, member)

@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from support import tiny_spec_dict
+from support import final_margins, tiny_spec_dict
 from ensgui.engine.data import load_splits
-from ensgui.engine.events import Evaluated, MarginsComputed, MarginsMeasured, SnapshotTaken
+from ensgui.engine.events import Evaluated, MarginsMeasured, SnapshotTaken
 from ensgui.engine.margin_tracking import LIVE_TRAIN_STREAM, LIVE_VAL_STREAM, live_subset
 from ensgui.engine.margins import margins_of_model
-from ensgui.engine.members import load_state
+from ensgui.engine.nets import load_state
 from ensgui.engine.models import MODELS
 from ensgui.engine.runner import run_spec
 from ensgui.engine.spec import Spec
+from ensgui.engine.task_state import TaskState
 from ensgui.storage.reader import mean_train_margin, read_margins
 from ensgui.storage.writer import RunWriter
 
@@ -34,7 +35,7 @@ def spec(live: int | None = 100, **kwargs) -> Spec:
 
 def run(s: Spec, sinks=(), stop: threading.Event | None = None) -> tuple[str, list]:
     events: list = []
-    result = run_spec(s, [events.append, *sinks], stop, threads=1)
+    result = run_spec(s, TaskState([events.append, *sinks], stop), threads=1)
     return result.status, events
 
 
@@ -88,13 +89,13 @@ def test_live_margins_off_and_default() -> None:
     status, events = run(spec(live=0, members=1))
     assert status == "finished"
     assert not any(isinstance(e, MarginsMeasured) for e in events)
-    assert any(isinstance(e, MarginsComputed) for e in events)  # the final margins do not depend on it
+    assert final_margins(events)  # the final margins do not depend on it
 
 
 def test_final_margins_of_every_row_on_every_split(two_epochs, tmp_path: Path) -> None:
     s, events = two_epochs
     data = load_splits(s.data.name, s.data.params, s.seed)
-    computed = {e.split: e for e in events if isinstance(e, MarginsComputed)}
+    computed = final_margins(events)
     assert sorted(computed) == ["test", "train", "val"]
     rows = {e.row: e.state for e in events if isinstance(e, SnapshotTaken)}
     splits = {"train": (data.train_x, data.train_y), "val": (data.val_x, data.val_y),
@@ -119,7 +120,7 @@ def test_final_margins_reach_the_run_file(tmp_path: Path) -> None:
     status, events = run(s, [RunWriter(path)])
     assert status == "finished"
     stored = read_margins(path)
-    for e in (e for e in events if isinstance(e, MarginsComputed)):
+    for e in final_margins(events).values():
         np.testing.assert_array_equal(stored[e.split].raw, e.raw)
         np.testing.assert_array_equal(stored[e.split].normalized, e.normalized)
         np.testing.assert_array_equal(stored[e.split].labels, e.labels)
@@ -137,6 +138,6 @@ def test_cancelled_run_keeps_margins_of_finished_rows() -> None:
                         "method": {"name": "deep_ensemble", "members": 2, "vectorize": False}})
     status, events = run(s, [stop_after_first_row], stop)
     assert status == "cancelled"
-    computed = [e for e in events if isinstance(e, MarginsComputed)]
+    computed = list(final_margins(events).values())
     assert sorted(e.split for e in computed) == ["test", "train", "val"]
     assert all(e.raw.shape[0] == 1 for e in computed)

@@ -11,13 +11,9 @@ from torch import nn
 
 from ensgui.engine import metrics
 from ensgui.engine.errors import CancelledError
-from ensgui.engine.margins import (
-    logit_margins,
-    margins_of_model,
-    misclassification_auroc_by_margin,
-    normalized_logit_margins,
-)
-from ensgui.engine.width import fisher_trace, hessian_trace, per_sample_sq_grad_norms
+from ensgui.engine.margins import logit_margins, margins_of_model, normalized_logit_margins
+from ensgui.engine.metrics import misclassification_auroc_by_margin
+from ensgui.engine.traces import fisher_trace, hessian_trace, per_sample_sq_grad_norms
 
 D, C, N = 10, 5, 400
 

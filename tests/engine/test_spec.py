@@ -3,7 +3,7 @@
 import pytest
 
 from ensgui.engine.errors import SpecError
-from ensgui.engine.planning import plan_for
+from ensgui.engine.methods import plan_for
 from ensgui.engine.spec import Spec
 from ensgui.resources import preset_paths
 

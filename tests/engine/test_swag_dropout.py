@@ -22,10 +22,11 @@ from ensgui.engine.methods.swag import (
     sample_weights,
     swag_learning_rates,
 )
-from ensgui.engine.planning import plan_for
+from ensgui.engine.methods import plan_for
 from ensgui.engine.prediction import predict_probs
 from ensgui.engine.runner import run_spec
 from ensgui.engine.spec import Spec
+from ensgui.engine.task_state import TaskState
 
 
 def swag_dict(model: str = "lenet300_100", epochs: int = 2, **method) -> dict:
@@ -43,7 +44,7 @@ def dropout_dict(p: float, samples: int = 3) -> dict:
 
 def run(values: dict) -> tuple[str, list]:
     events: list = []
-    result = run_spec(Spec.from_dict(values), [events.append], threads=1)
+    result = run_spec(Spec.from_dict(values), TaskState([events.append]), threads=1)
     assert result.status == "finished", result.error
     return result.status, events
 
@@ -209,8 +210,10 @@ def test_swag_predict_recomputes_batchnorm_for_every_sample(monkeypatch):
     data = DataSplits(x, y, x[:0], y[:0], x[:8], y[:8], np.arange(40), np.arange(0), tuple("abcdefghij"))
     plan = plan_for(spec)
     logs: list[str] = []
-    ctx = TrainContext(spec, data, torch.device("cpu"), plan, lambda e: None, lambda: False,
-                       ProgressTracker(lambda e: None, 1, plan.total_iters), log=logs.append)
+    from ensgui.engine.events import LogLine
+
+    state = TaskState([lambda e: logs.append(e.text) if isinstance(e, LogLine) else None])
+    ctx = TrainContext(spec, data, torch.device("cpu"), plan, state, ProgressTracker(lambda e: None, 1, plan.total_iters))
     base = ctx.build_model(0).state_dict()
     for j in range(3):  # three "collected" weight vectors around the initial net
         ctx.rows[j] = {k: (v + 0.01 * j * torch.randn(v.shape, generator=gen)).numpy()

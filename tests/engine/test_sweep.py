@@ -11,8 +11,8 @@ from ensgui.engine.errors import RunFileError, SpecError
 from ensgui.engine.losses import LOSSES, loss_for
 from ensgui.engine.models import MODELS
 from ensgui.engine.spec import Spec
-from ensgui.engine.sweep import (MEAN, measure_width, parse_gap_values, plan_sweep, point_label, point_spec,
-                                 resolve_gap_from_run, trained_net, width_subset)
+from ensgui.engine.sweep import MEAN, parse_gap_values, plan_sweep, point_label, point_spec, resolve_gap_from_run
+from ensgui.engine.traces import measure_width, trained_net, width_subset
 from support import tiny_spec_dict
 
 

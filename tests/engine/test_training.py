@@ -11,11 +11,12 @@ from ensgui.engine.events import MemberData, Progress, RunEnded, Scalar, Snapsho
 from ensgui.engine.methods.bagging import bootstrap_multiset
 from ensgui.engine.runner import run_spec
 from ensgui.engine.spec import Spec
+from ensgui.engine.task_state import TaskState
 
 
 def run(values, stop=None):
     events = []
-    result = run_spec(Spec.from_dict(values), [events.append], stop, threads=1)
+    result = run_spec(Spec.from_dict(values), TaskState([events.append], stop), threads=1)
     return result, events
 
 
@@ -30,7 +31,7 @@ def float64_training(monkeypatch):
 
     to_tensor, build = data._to_tensor, training.TrainContext.build_model
     monkeypatch.setattr(data, "_to_tensor", lambda *a: to_tensor(*a).double())
-    monkeypatch.setattr(training.TrainContext, "build_model", lambda self, m: build(self, m).double())
+    monkeypatch.setattr(training.TrainContext, "build_model", lambda self, *args, **kw: build(self, *args, **kw).double())
 
 
 def compare_paths(model):
@@ -115,7 +116,7 @@ def test_cancel_stops_within_one_batch_and_keeps_finished_members():
             steps_after_stop.append(event.step)
 
     events = []
-    result = run_spec(Spec.from_dict(values), [sink, events.append], stop, threads=1)
+    result = run_spec(Spec.from_dict(values), TaskState([sink, events.append], stop), threads=1)
     assert result.status == "cancelled"
     assert result.rows == 2  # members 0 and 1 finished; member 2 never took a step
     assert steps_after_stop == []

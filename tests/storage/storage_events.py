@@ -9,7 +9,7 @@ import numpy as np
 from ensgui.engine.events import (EpochEnded, Evaluated, Event, LogLine, MemberData, Progress, RunEnded, RunStarted,
                                   Scalar, SnapshotTaken)
 from ensgui.engine.methods import method_for
-from ensgui.engine.planning import plan_for
+from ensgui.engine.methods import plan_for
 from ensgui.engine.spec import Spec
 from ensgui.storage.writer import RunWriter
 

@@ -13,9 +13,12 @@ import pytest
 
 from ensgui.engine.data import load_splits
 from ensgui.engine.errors import CancelledError, RunFileError
-from ensgui.engine.interpolation import InterpolationResult, interpolate, lambda_grid
-from ensgui.storage.analysis import (compute_interpolations, interpolation_meta, read_interpolations,
-                                     write_interpolation)
+from ensgui.engine.events import Artefact, Progress
+from ensgui.engine.interpolation import InterpolationResult, lambda_grid
+from ensgui.engine.line_losses import interpolate
+from ensgui.engine.task_state import TaskState
+from ensgui.storage.analysis import interpolation_meta, read_interpolations, write_interpolation
+from ensgui.tasks.interpolation import compute_interpolations
 from ensgui.storage.reader import SnapshotInfo, list_snapshots, read_run, read_snapshot, read_summary
 
 
@@ -139,11 +142,10 @@ def test_compute_interpolations_stores_what_interpolate_gives(finished_runs, tmp
     shutil.copy(finished_runs["deep_ensemble"], path)  # the session's file stays as it was
     snaps = {(s.member, s.index): s for s in list_snapshots(path)}
     pairs = [(snaps[(0, 0)], snaps[(1, 0)]), (snaps[(1, 0)], snaps[(2, 0)])]
-    progress: list[tuple[int, int, str]] = []
-    results: list[str] = []
-    labels = compute_interpolations(path, pairs, 21, train_objects=300,
-                                    progress=lambda d, t, text: progress.append((d, t, text)),
-                                    on_result=lambda label, r, meta: results.append(label))
+    events: list = []
+    labels = compute_interpolations(path, pairs, 21, TaskState([events.append]), train_objects=300)
+    progress = [(e.done, e.total, e.text) for e in events if isinstance(e, Progress)]
+    results = [e.name.split("/")[1] for e in events if isinstance(e, Artefact)]
     assert labels == results == ["m0s0-m1s0", "m1s0-m2s0"]
     assert progress[-1][:2] == (42, 42) and "member 1 snapshot 0 → member 2 snapshot 0" in progress[-1][2]
     stored = read_interpolations(path)
@@ -164,8 +166,7 @@ def test_cancel_keeps_the_pairs_already_stored(finished_runs, tmp_path):
     shutil.copy(finished_runs["deep_ensemble"], path)
     snaps = {(s.member, s.index): s for s in list_snapshots(path)}
     pairs = [(snaps[(0, 0)], snaps[(1, 0)]), (snaps[(0, 0)], snaps[(2, 0)])]
-    done: list[str] = []
+    state = TaskState([lambda e: state.stop.set() if isinstance(e, Artefact) else None])
     with pytest.raises(CancelledError):
-        compute_interpolations(path, pairs, 21, train_objects=100, should_stop=lambda: bool(done),
-                               on_result=lambda label, r, meta: done.append(label))
+        compute_interpolations(path, pairs, 21, state, train_objects=100)
     assert list(read_interpolations(path)) == ["m0s0-m1s0"]

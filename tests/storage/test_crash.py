@@ -20,9 +20,9 @@ TRAINER = textwrap.dedent("""
     import sys
     from pathlib import Path
     from ensgui.engine.events import EpochEnded
-    from ensgui.engine.runner import run_spec
     from ensgui.engine.spec import Spec
-    from ensgui.storage.writer import RunWriter
+    from ensgui.engine.task_state import TaskState
+    from ensgui.tasks.run import run_to_file
 
     spec = Spec.from_dict({
         "name": "crash", "seed": 0, "device": "cpu",
@@ -38,7 +38,7 @@ TRAINER = textwrap.dedent("""
         if isinstance(event, EpochEnded):
             print("epoch", event.epoch, flush=True)
 
-    run_spec(spec, [RunWriter(Path(sys.argv[1])), announce], threads=1)
+    run_to_file(spec, Path(sys.argv[1]), TaskState([announce]), threads=1)
 """)
 
 DEADLINE_S = 60.0

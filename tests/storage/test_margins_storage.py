@@ -10,19 +10,20 @@ import pytest
 from storage_events import run_events, small_spec, write_events
 
 from ensgui.engine.errors import RunFileError
-from ensgui.engine.events import MarginsComputed, RunEnded
+from ensgui.engine.events import Artefact, RunEnded
+from ensgui.engine.margin_tracking import margins_artefact
 from ensgui.storage.reader import OPEN_OPTIONS, mean_train_margin, read_margins
 
 
-def margins_events(rows: int, sizes: dict[str, int], seed: int = 3) -> list[MarginsComputed]:
+def margins_events(rows: int, sizes: dict[str, int], seed: int = 3) -> list[Artefact]:
     rng = np.random.default_rng(seed)
-    return [MarginsComputed(split, rng.normal(1.0, 2.0, size=(rows, n)).astype(np.float32),
-                            rng.uniform(-1.4, 1.4, size=(rows, n)).astype(np.float32),
-                            rng.integers(0, 10, size=n).astype(np.int64))
+    return [margins_artefact(split, rng.normal(1.0, 2.0, size=(rows, n)).astype(np.float32),
+                             rng.uniform(-1.4, 1.4, size=(rows, n)).astype(np.float32),
+                             rng.integers(0, 10, size=n).astype(np.int64))
             for split, n in sizes.items()]
 
 
-def write_with_margins(path: Path, margins: list[MarginsComputed]) -> Path:
+def write_with_margins(path: Path, margins: list[Artefact]) -> Path:
     events = run_events(small_spec())
     assert isinstance(events[-1], RunEnded)
     write_events(path, events[:-1] + list(margins) + events[-1:])
@@ -40,15 +41,15 @@ def test_margins_round_trip(tmp_path: Path) -> None:
     read = read_margins(path)
     assert sorted(read) == ["test", "train", "val"]
     for ev in margins:
-        np.testing.assert_array_equal(read[ev.split].raw, ev.raw)
-        np.testing.assert_array_equal(read[ev.split].normalized, ev.normalized)
-        np.testing.assert_array_equal(read[ev.split].labels, ev.labels)
+        split = ev.name.split("/")[1]
+        for key in ("raw", "normalized", "labels"):
+            np.testing.assert_array_equal(getattr(read[split], key), ev.arrays[key])
 
 
 def test_mean_train_margin_per_row(tmp_path: Path) -> None:
     margins = margins_events(2, {"train": 50, "test": 60})
     path = write_with_margins(tmp_path / "m.h5", margins)
-    train = margins[0].raw.astype(np.float64)
+    train = margins[0].arrays["raw"].astype(np.float64)
     assert mean_train_margin(path) == pytest.approx(train[0].mean(), rel=1e-12)
     assert mean_train_margin(path, row=1) == pytest.approx(train[1].mean(), rel=1e-12)
     assert mean_train_margin(path) != pytest.approx(mean_train_margin(path, row=1))

@@ -13,14 +13,17 @@ import torch
 from ensgui.engine.errors import RunFileError, SpecError
 from ensgui.engine.metrics import auroc
 from ensgui.engine.runner import run_spec
+from ensgui.engine.task_state import TaskState
 from ensgui.engine.spec import Spec
-from ensgui.engine.sweep import MEAN, measure_width, trained_net
+from ensgui.engine.sweep import MEAN
+from ensgui.engine.traces import measure_width, trained_net
 from ensgui.engine.data import load_splits
-from ensgui.storage.reader import mean_train_margin, read_final_weights, read_margins, read_run
-from ensgui.storage.sweep_store import read_sweep, read_width, resume_gap_sweep, run_gap_sweep
+from ensgui.storage.reader import StoredRunReader, mean_train_margin, read_final_weights, read_margins, read_run
+from ensgui.storage.sweep_store import read_sweep, read_width
 from ensgui.storage.workspace import Workspace
 from ensgui.storage.writer import RunWriter
-from support import tiny_spec_dict
+from ensgui.tasks.sweep import resume_gap_sweep, run_gap_sweep
+from support import sweep_state, tiny_spec_dict
 
 PROBES = 5
 WIDTH_OBJECTS = 100
@@ -35,7 +38,7 @@ def sweep_spec(**kwargs) -> Spec:
 
 def train(spec: Spec, folder: Path, **kwargs) -> tuple[Path, object]:
     path = Workspace(folder).new_run_path(spec.name)
-    result = run_spec(spec, [RunWriter(path)], threads=1, **kwargs)
+    result = run_spec(spec, TaskState([RunWriter(path)]), threads=1, **kwargs)
     return path, result
 
 
@@ -50,7 +53,7 @@ def test_gap_from_run_trains_with_the_mean_training_margin_of_that_run(tmp_path)
     values = sweep_spec().to_dict()
     values["loss"] = {"name": "gap", "gap_from_run": str(first)}
     given = Spec.from_dict(values)
-    second, result = train(given, tmp_path, load_run_weights=read_final_weights, mean_train_margin=mean_train_margin)
+    second, result = train(given, tmp_path, stored_runs=StoredRunReader())
     assert result.status == "finished", result.error
     run = read_run(second)
     assert run.spec == given  # stored as the user gave it
@@ -67,14 +70,14 @@ def test_gap_from_a_missing_run_fails_with_one_clear_message(tmp_path):
     values = sweep_spec().to_dict()
     values["loss"] = {"name": "gap", "gap_from_run": str(tmp_path / "gone.h5")}
     spec = Spec.from_dict(values)
-    path, result = train(spec, tmp_path / "runs", mean_train_margin=mean_train_margin)
+    path, result = train(spec, tmp_path / "runs", stored_runs=StoredRunReader())
     assert result.status == "failed"
     assert result.error == (f"loss.gap_from_run = '{tmp_path / 'gone.h5'}': no such run file; pick a finished run "
                             f"(.h5) or leave loss.gap_from_run empty")
     assert not path.exists()
     # A file that is not a run with margins names the reader's reason.
     (tmp_path / "gone.h5").write_bytes(b"not hdf5")
-    _, result = train(spec, tmp_path / "runs", mean_train_margin=mean_train_margin)
+    _, result = train(spec, tmp_path / "runs", stored_runs=StoredRunReader())
     assert result.status == "failed" and "gives no gap" in result.error and "not a readable" in result.error
     _, result = train(spec, tmp_path / "runs")
     assert result.status == "failed" and "from the GUI or with `ensgui run`" in result.error
@@ -108,8 +111,8 @@ def test_a_tiny_sweep_writes_what_its_run_files_hold(tmp_path):
         # The summary is rewritten after every point: a reader sees the finished points at any time.
         counts.append(len(read_sweep(Workspace(folder).sweeps()[0])))
 
-    path = run_gap_sweep(spec, (0.0, MEAN), folder, threads=1, width_objects=WIDTH_OBJECTS, on_point=on_point,
-                         probes=PROBES)
+    path = run_gap_sweep(spec, (0.0, MEAN), folder, sweep_state(on_point=on_point), threads=1,
+                         width_objects=WIDTH_OBJECTS, probes=PROBES)
     assert path.name.endswith("-sweep.sweep.h5") and path.parent == folder
     sweep = read_sweep(path)
     assert sweep.status == "finished" and sweep.requested == "0, mean" and sweep.width_objects == WIDTH_OBJECTS
@@ -157,8 +160,8 @@ def test_mean_adds_gap_zero_and_a_stop_ends_the_sweep_after_the_current_point(tm
         if i == 1:
             stop.set()  # the second point's run starts with the stop set and is cancelled at once
 
-    path = run_gap_sweep(sweep_spec(), (MEAN,), tmp_path, [lambda e: lines.append(getattr(e, "text", ""))], stop,
-                         threads=1, width_objects=20, on_point=on_point, probes=2)
+    state = sweep_state(lambda e: lines.append(getattr(e, "text", "")), stop=stop, on_point=on_point)
+    path = run_gap_sweep(sweep_spec(), (MEAN,), tmp_path, state, threads=1, width_objects=20, probes=2)
     assert "gap sweep: added gap 0, whose mean training margin is the gap 'mean'" in lines
     sweep = read_sweep(path)
     assert sweep.status == "cancelled" and sweep.labels == ["0"] and sweep.extra["planned"] == 2
@@ -169,8 +172,8 @@ def test_mean_adds_gap_zero_and_a_stop_ends_the_sweep_after_the_current_point(tm
 
 def test_a_cancelled_sweep_resumes_where_it_stopped_and_keeps_its_points(tmp_path):
     stop = threading.Event()
-    path = run_gap_sweep(sweep_spec(), (MEAN, 1.0), tmp_path, (), stop, threads=1, width_objects=20, probes=2,
-                         on_point=lambda i, n, label: stop.set() if i == 1 else None)
+    state = sweep_state(stop=stop, on_point=lambda i, n, label: stop.set() if i == 1 else None)
+    path = run_gap_sweep(sweep_spec(), (MEAN, 1.0), tmp_path, state, threads=1, width_objects=20, probes=2)
     cancelled = read_sweep(path)
     assert cancelled.status == "cancelled" and cancelled.labels == ["0"]
     kept = cancelled.run_paths()[0]
@@ -178,8 +181,8 @@ def test_a_cancelled_sweep_resumes_where_it_stopped_and_keeps_its_points(tmp_pat
     seen: list[tuple[int, int, str]] = []
     lines: list[str] = []
 
-    again = resume_gap_sweep(path, [lambda e: lines.append(getattr(e, "text", ""))], threads=1,
-                             on_point=lambda i, n, label: seen.append((i, n, label)))
+    state = sweep_state(lambda e: lines.append(getattr(e, "text", "")), on_point=lambda i, n, label: seen.append((i, n, label)))
+    again = resume_gap_sweep(path, state, threads=1)
     assert again == path  # updated in place, no second summary
     sweep = read_sweep(path)
     mean = mean_train_margin(kept)
@@ -190,7 +193,7 @@ def test_a_cancelled_sweep_resumes_where_it_stopped_and_keeps_its_points(tmp_pat
     assert f"gap sweep resumed: 1 of 3 points kept from {path.name}" in lines
     np.testing.assert_array_equal(sweep.hessian[0], cancelled.hessian[0])
     assert sweep.width_objects == 20 and np.isfinite(sweep.hessian).all()
-    assert resume_gap_sweep(path) == path and read_sweep(path).labels == sweep.labels  # finished: nothing to do
+    assert resume_gap_sweep(path, TaskState()) == path and read_sweep(path).labels == sweep.labels  # finished: nothing to do
 
 
 def test_a_point_stopped_while_its_width_was_measured_gets_its_width_on_resume(tmp_path):
@@ -200,11 +203,11 @@ def test_a_point_stopped_while_its_width_was_measured_gets_its_width_on_resume(t
         if getattr(event, "text", "").startswith("measuring the width"):
             stop.set()
 
-    path = run_gap_sweep(sweep_spec(), (0.0,), tmp_path, [sink], stop, threads=1, width_objects=20, probes=2)
+    path = run_gap_sweep(sweep_spec(), (0.0,), tmp_path, TaskState([sink], stop), threads=1, width_objects=20, probes=2)
     cancelled = read_sweep(path)
     assert cancelled.status == "cancelled" and cancelled.labels == ["0"] and np.isnan(cancelled.hessian).all()
     assert read_width(cancelled.run_paths()[0]) is None
-    resume_gap_sweep(path, threads=1)
+    resume_gap_sweep(path, TaskState(), threads=1)
     sweep = read_sweep(path)
     stored = read_width(sweep.run_paths()[0])
     assert sweep.status == "finished" and stored is not None and stored.objects == 20
@@ -213,17 +216,17 @@ def test_a_point_stopped_while_its_width_was_measured_gets_its_width_on_resume(t
 
 def test_a_sweep_that_lost_a_run_file_is_not_resumed(tmp_path):
     stop = threading.Event()
-    path = run_gap_sweep(sweep_spec(), (0.0, 1.0), tmp_path, (), stop, threads=1, width_objects=20, probes=2,
-                         on_point=lambda i, n, label: stop.set() if i == 1 else None)
+    state = sweep_state(stop=stop, on_point=lambda i, n, label: stop.set() if i == 1 else None)
+    path = run_gap_sweep(sweep_spec(), (0.0, 1.0), tmp_path, state, threads=1, width_objects=20, probes=2)
     read_sweep(path).run_paths()[0].unlink()
     with pytest.raises(RunFileError, match="lost its run file .*put the file back or start a new sweep"):
-        resume_gap_sweep(path, threads=1)
+        resume_gap_sweep(path, TaskState(), threads=1)
     assert read_sweep(path).status == "cancelled"  # the summary is untouched
 
 
 def test_bad_width_settings_fail_before_anything_is_written(tmp_path):
     with pytest.raises(SpecError, match="width objects = 0 is invalid"):
-        run_gap_sweep(sweep_spec(), (0.0,), tmp_path / "ws", width_objects=0)
+        run_gap_sweep(sweep_spec(), (0.0,), tmp_path / "ws", TaskState(), width_objects=0)
     assert not (tmp_path / "ws").exists()
 
 

@@ -19,9 +19,10 @@ import ensgui
 from ensgui.engine.errors import RunFileError
 from ensgui.engine.events import (EpochEnded, Evaluated, LogLine, MemberData, RunEnded, RunStarted, Scalar,
                                   SnapshotTaken)
-from ensgui.engine.planning import plan_for
+from ensgui.engine.methods import plan_for
 from ensgui.engine.spec import Spec
-from ensgui.engine.runner import run_spec
+from ensgui.engine.task_state import TaskState
+from ensgui.tasks.run import run_to_file
 from ensgui.storage import layout as L
 from ensgui.storage.reader import list_snapshots, read_run, read_snapshot, read_summary
 from ensgui.storage.writer import RunWriter
@@ -314,7 +315,7 @@ def test_runner_reports_the_refusal_as_a_failed_run(tmp_path):
                            "data": {"name": "fashion-mnist", "train_size": 200, "val_size": 0},
                            "model": {"name": "lenet300_100"}, "method": {"name": "single"},
                            "optimizer": {"name": "sgd"}, "schedule": {"name": "base"}, "budget": {"epochs": 1}})
-    result = run_spec(spec, [RunWriter(path)], threads=1)
+    result = run_to_file(spec, path, TaskState(), threads=1)
     assert result.status == "failed"
     assert "already exists" in result.error and str(path) in result.error
     assert path.read_bytes() == b"keep me"

@@ -16,19 +16,20 @@ import pytest
 from PySide6.QtCore import Qt
 
 from ensgui.engine.data import load_splits
-from ensgui.engine.interpolation import InterpolationResult, interpolate, lambda_grid
+from ensgui.engine.interpolation import InterpolationResult, lambda_grid
+from ensgui.engine.line_losses import interpolate
 from ensgui.engine.methods import METHODS
 from ensgui.engine.methods.base import MEMBERS, Method
 from ensgui.engine.planning import default_plan
 from ensgui.engine.registry import Entry
-from ensgui.engine.runner import run_spec
 from ensgui.engine.spec import Spec
+from ensgui.engine.task_state import TaskState
 from ensgui.engine.training import train_on_all_data
-from ensgui.storage import analysis
+from ensgui.tasks import interpolation as interpolation_task
 from ensgui.storage.analysis import read_interpolations
 from ensgui.storage.reader import read_run, read_snapshot
 from ensgui.storage.workspace import Workspace
-from ensgui.storage.writer import RunWriter
+from ensgui.tasks.run import run_to_file
 from ensgui.views.export import export_png, export_svg
 from ensgui.views.interpolation_view import MODE_FINAL, MODE_PAIR, InterpolationView, snapshot_key
 from support import tiny_spec_dict
@@ -68,7 +69,7 @@ def snapshot_run(tmp_path_factory) -> Iterator[Path]:
                        Entry("every_epoch", _EveryEpochSnapshot, (MEMBERS,), "every epoch", ""))
             spec["method"] = {"name": "every_epoch", "members": 1}
         path = Workspace(folder).new_run_path("tiny-sse")
-        result = run_spec(Spec.from_dict(spec), [RunWriter(path)], threads=1)
+        result = run_to_file(Spec.from_dict(spec), path, TaskState(), threads=1)
         assert result.status == "finished", result.error
         yield path
 
@@ -191,7 +192,7 @@ def test_two_members_of_a_deep_ensemble_through_the_combos(qtbot, de_copy, tmp_p
 
 
 def test_cancel_stops_and_keeps_the_finished_pairs(qtbot, sse_copy, tmp_path, monkeypatch):
-    real = analysis.interpolate
+    real = interpolation_task.interpolate
 
     def slow(*args, **kwargs):
         # Slow enough to cancel in the middle, on any machine.
@@ -199,7 +200,7 @@ def test_cancel_stops_and_keeps_the_finished_pairs(qtbot, sse_copy, tmp_path, mo
         kwargs["should_stop"] = lambda: time.sleep(0.02) or stop()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(analysis, "interpolate", slow)
+    monkeypatch.setattr(interpolation_task, "interpolate", slow)
     view = _view(qtbot, tmp_path)
     view.show_run(sse_copy)
     with qtbot.waitSignal(view.computation_finished, timeout=TIMEOUT_MS) as blocker:

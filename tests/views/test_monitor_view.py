@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer
 
 from ensgui.engine.events import Progress, RunEnded, RunStarted, Scalar
-from ensgui.engine.planning import Plan
+from ensgui.engine.plan import Plan
 from ensgui.engine.spec import Spec
 from ensgui.views.live_curves import LiveCurvesPlot, debiased_ema
 from ensgui.views.monitor_view import MonitorView, format_duration, member_summary, progress_text

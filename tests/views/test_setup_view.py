@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QLineEdit, QMessageBox, QSpinBox, QWidget
 
-from ensgui.engine.planning import plan_for
+from ensgui.engine.methods import plan_for
 from ensgui.engine.schedules import SCHEDULES, ConstantSchedule
 from ensgui.engine.schema import Param
 from ensgui.engine.spec import Spec

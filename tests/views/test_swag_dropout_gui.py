@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QComboBox
 
 from ensgui.app import create_window
 from ensgui.resources import default_spec
-from ensgui.engine.planning import plan_for
+from ensgui.engine.methods import plan_for
 from ensgui.views.export import VALUE_ROLE
 from support import compute_and_check_interpolation, save_screenshot, type_into
 

@@ -11,11 +11,12 @@ import pytest
 from PySide6.QtWidgets import QFileDialog
 
 from ensgui.engine.spec import Spec
-from ensgui.storage.sweep_store import SweepData, read_sweep, run_gap_sweep
+from ensgui.storage.sweep_store import SweepData, read_sweep
+from ensgui.tasks.sweep import run_gap_sweep
 from ensgui.storage.workspace import Workspace
 from ensgui.views.export import VALUE_ROLE
 from ensgui.views.sweep_view import COLUMNS, PLOTS, SweepView
-from support import save_screenshot, tiny_spec_dict
+from support import save_screenshot, sweep_state, tiny_spec_dict
 
 
 def constructed(folder: Path) -> SweepData:
@@ -119,8 +120,8 @@ def test_a_real_sweep_file_is_listed_picked_and_drawn(view, tmp_path, qtbot):
                                          name="view-sweep"))
     folder = tmp_path / "runs"
     points = []
-    path = run_gap_sweep(spec, (0.0, "mean"), folder, threads=1, width_objects=60,
-                         on_point=lambda i, n, label: points.append(label))
+    path = run_gap_sweep(spec, (0.0, "mean"), folder, sweep_state(on_point=lambda i, n, label: points.append(label)),
+                         threads=1, width_objects=60)
     assert points[0] == "0" and points[1].startswith("mean = ")
     assert view.sweep_list.count() == 0  # listed once Refresh rereads the folder
     view.refresh_button.click()

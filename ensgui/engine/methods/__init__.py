@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..errors import SpecError
+from ..plan import Plan
+from ..planning import MAX_ITERATIONS, iters_per_epoch
 from .base import METHODS, Method
 
 # Importing the modules registers their methods, in the order the GUI lists them.
@@ -19,6 +22,17 @@ def method_for(spec: Spec) -> Method:
     return METHODS.get(spec.method.name).factory(spec)
 
 
+def plan_for(spec: Spec) -> Plan:
+    """Ask the spec's method for its plan (a method may replace the schedule, e.g. cyclic ones)."""
+    per_epoch = iters_per_epoch(spec)
+    total = per_epoch * spec.budget["epochs"]
+    if total > MAX_ITERATIONS:
+        raise SpecError(f"budget.epochs = {spec.budget['epochs']} gives {total:,} iterations of batch "
+                        f"{spec.budget['batch_size']}, more than {MAX_ITERATIONS:,}; lower budget.epochs or "
+                        f"raise budget.batch_size")
+    return method_for(spec).plan(per_epoch)
+
+
 def curve_order_note(spec: Spec | None) -> str:
     """How a run's metric-vs-size curves were formed: training order (boosting) or random member orders."""
     try:
@@ -28,4 +42,4 @@ def curve_order_note(spec: Spec | None) -> str:
     return "the first k in training order" if ordered else "mean ± std over random member orders"
 
 
-__all__ = ["METHODS", "Method", "curve_order_note", "method_for"]
+__all__ = ["METHODS", "Method", "curve_order_note", "method_for", "plan_for"]

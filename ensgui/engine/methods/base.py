@@ -1,4 +1,8 @@
-"""The method base class and registry; shared training machinery lives in engine.training."""
+"""The method base class and registry; shared training machinery lives in engine.training.
+
+A method module is one registry entry. Its schema, plan and checks run when a spec is validated, without
+torch; torch and the training machinery (which needs it) are imported inside train and predict.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,15 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 
-from ..planning import Plan, default_plan
+from ..plan import Plan
+from ..planning import default_plan
 from ..registry import Registry
 from ..schema import Param
 
 if TYPE_CHECKING:
+    import torch
+
     from ..spec import Spec
     from ..training import TrainContext
 
@@ -68,7 +74,7 @@ class Method(ABC):
         override it and draw each sample once for all input sets, so validation and test see the
         same ensemble.
         """
-        from ..members import load_state
+        from ..nets import load_state
         from ..prediction import predict_probs
 
         order = sorted(ctx.rows)

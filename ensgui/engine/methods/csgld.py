@@ -7,18 +7,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..cyclic import csgld_samples, csgld_stage, cyclic_cosine_lr
 from ..errors import SpecError
-from ..members import MemberGroup
-from ..planning import Plan, iters_per_epoch
+from ..plan import Plan
+from ..planning import iters_per_epoch
 from ..schema import Param
 from ..seeding import derive_seed
 from .base import METHODS, Method
 from .snapshot import ALPHA0, CYCLES, check_cycles
 
 if TYPE_CHECKING:
+    import torch
+
+    from ..members import MemberGroup
     from ..training import TrainContext
 
 # A derive_seed purpose beyond seeding's own streams, so the noise is independent of init and data order.
@@ -48,14 +50,16 @@ class LangevinNoise:
     def std(self, lr: float) -> float:
         return math.sqrt(2.0 * lr * self.temperature / self.train_objects)
 
-    @torch.no_grad()
     def __call__(self, group: MemberGroup, ids: list[int], step: int, lr: float) -> None:
+        import torch
+
         if not self.sampling[step]:
             return
         scale = self.std(lr)
-        for tensor in group.parameters():
-            noise = torch.randn(tensor.shape, generator=self.generator, device=tensor.device, dtype=tensor.dtype)
-            tensor.add_(noise, alpha=scale)
+        with torch.no_grad():
+            for tensor in group.parameters():
+                noise = torch.randn(tensor.shape, generator=self.generator, device=tensor.device, dtype=tensor.dtype)
+                tensor.add_(noise, alpha=scale)
 
 
 @METHODS.register(
@@ -112,6 +116,8 @@ class CyclicalSGLD(Method):
 
     def noise(self, ctx: TrainContext) -> LangevinNoise:
         """The hook for this run, with its own generator seeded from the spec seed."""
+        import torch
+
         p = self.params
         stage = csgld_stage(ctx.plan.total_iters, p["cycles"], p["beta"])
         n = len(ctx.data.train_y)
@@ -120,7 +126,7 @@ class CyclicalSGLD(Method):
                              n, generator)
 
     def train(self, ctx: TrainContext) -> None:
-        from ..training import train_on_all_data
+        from ..training import TrainHooks, train_on_all_data
 
         noise = self.noise(ctx)
         momentum = self.spec.optimizer["momentum"]
@@ -130,5 +136,4 @@ class CyclicalSGLD(Method):
         ctx.log(f"cSGLD: noise sqrt(2·lr·T/N) with T = {self.params['temperature']} = {noise.temperature:.3g} and "
                 f"N = {noise.train_objects} on {int(noise.sampling.sum())} of {len(noise.sampling)} steps; "
                 f"{ctx.plan.rows} samples")
-        ctx.after_step = noise
-        train_on_all_data(ctx, 1, vectorize=False)
+        train_on_all_data(ctx, 1, vectorize=False, hooks=TrainHooks(after_step=noise))

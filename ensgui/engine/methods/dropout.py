@@ -6,16 +6,18 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
-from torch import nn
 
 from ..errors import SpecError
-from ..planning import Plan, default_plan
+from ..plan import Plan
+from ..planning import default_plan
 from ..schema import Param
 from ..seeding import DROPOUT, derive_seed
 from .base import METHODS, Method
 
 if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
     from ..training import TrainContext
 
 # The runner seeds training masks with derive_seed(seed, 0, DROPOUT); test-time masks take a sub-stream
@@ -25,10 +27,11 @@ PREDICTION_STREAM = 1
 
 def dropout_layers(model: nn.Module) -> list[nn.Module]:
     """Every dropout module (Dropout, Dropout1d/2d/3d, AlphaDropout and its feature variant)."""
+    from torch import nn
+
     return [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
 
 
-@torch.no_grad()
 def mc_dropout_probs(model: nn.Module, inputs: list[torch.Tensor], samples: int, seed: int, batch: int,
                      on_sample: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
     """Probabilities (samples, N, C) float32 on each input set from stochastic passes.
@@ -37,6 +40,8 @@ def mc_dropout_probs(model: nn.Module, inputs: list[torch.Tensor], samples: int,
     running statistics (PE ens/ens-dropout.py). Every pass draws fresh masks per example; the masks come
     from torch's global generator, forked so the caller's random state is left as it was.
     """
+    import torch
+
     model.eval()
     for layer in dropout_layers(model):
         layer.train()
@@ -46,7 +51,7 @@ def mc_dropout_probs(model: nn.Module, inputs: list[torch.Tensor], samples: int,
         devices = [device.index if device.index is not None else torch.cuda.current_device()]
     out: list[list[np.ndarray]] = [[] for _ in inputs]
     try:
-        with torch.random.fork_rng(devices=devices):
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             for i in range(samples):
                 for j, x in enumerate(inputs):
@@ -99,10 +104,7 @@ class McDropout(Method):
         train_on_all_data(ctx, 1, vectorize=False)
 
     def predict(self, ctx: TrainContext, inputs: list[torch.Tensor]) -> list[np.ndarray]:
-        from ..members import load_state
-
-        model = ctx.build_model(0)
-        load_state(model, ctx.rows[0])
+        model = ctx.build_model(0, ctx.rows[0], trained=True)
         seed = derive_seed(self.spec.seed, 0, DROPOUT, PREDICTION_STREAM)
         return mc_dropout_probs(model, inputs, self.samples(), seed, self.spec.evaluation["batch_size"],
                                 ctx.progress.phase_step)

@@ -10,7 +10,8 @@ import numpy as np
 
 from ..cyclic import even_cycle_iters, fge_snapshots, fge_triangular_lr
 from ..errors import SpecError
-from ..planning import Plan, build_schedule, iters_per_epoch
+from ..plan import Plan
+from ..planning import build_schedule, iters_per_epoch
 from ..schedules import lr_table
 from ..schema import Param
 from .base import METHODS, Method
@@ -100,23 +101,24 @@ class FastGeometricEnsembling(Method):
                     len(snapshots))
 
     def train(self, ctx: TrainContext) -> None:
-        from ..training import train_on_all_data
+        from ..training import NO_HOOKS, TrainHooks, train_on_all_data
 
         stages = self.stages(ctx.plan.iters_per_epoch)
+        hooks = NO_HOOKS
         if self.start_from:
-            ctx.initial_states[0] = self._stored_weights(ctx)
+            hooks = TrainHooks(initial_weights={0: self._stored_weights(ctx)})
             ctx.log(f"FGE from the final weights of {self.start_from}: {stages.fge_iters} iterations of cycles "
                     f"of {stages.cycle_iters}, with a fresh optimiser (a run file keeps no optimiser state)")
         else:
             ctx.log(f"FGE: {stages.pretrain_iters} pre-training iterations, then {stages.fge_iters} in cycles "
                     f"of {stages.cycle_iters}; the optimiser state carries over from pre-training")
-        train_on_all_data(ctx, 1, vectorize=False)
+        train_on_all_data(ctx, 1, vectorize=False, hooks=hooks)
 
     def _stored_weights(self, ctx: TrainContext) -> dict[str, np.ndarray]:
-        if ctx.load_run_weights is None:
+        if ctx.stored_runs is None:
             raise SpecError("method.start_from needs a caller that can read run files; run from the GUI or the "
                             "CLI, or leave method.start_from empty")
-        weights = ctx.load_run_weights(self.start_from)
+        weights = ctx.stored_runs.final_weights(self.start_from)
         expected = {name: tuple(t.shape) for name, t in ctx.build_model(0).state_dict().items()}
         found = {name: tuple(np.shape(w)) for name, w in weights.items()}
         if found != expected:

@@ -5,19 +5,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from ..errors import SpecError
-from ..events import BoostingRound
+from ..events import Artefact
 from ..losses import normalise_logits
-from ..margins import logit_margins
-from ..planning import Plan
+from ..plan import Plan
 from ..schema import Param
 from .base import METHODS, Method
 
 if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
     from ..training import TrainContext
+
+BOOSTING = "boosting"  # the artefact: one row per round of models (R,), gaps and margins (R, N_train)
 
 VARIANTS = ("save_mean", "zero_mean")
 MARGINS_OF = ("previous", "ensemble")
@@ -60,11 +62,22 @@ def runaway_warning(previous_gaps: np.ndarray | None, gaps: np.ndarray) -> str:
             f"method.clip = true, or method.margins_of = \"ensemble\"")
 
 
-@torch.no_grad()
 def train_logits(model: nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
     """Logits of a net in eval mode on a whole set, float64 (N, C) on the set's device."""
+    import torch
+
     model.eval()
-    return torch.cat([model(x[i:i + batch]).double() for i in range(0, len(x), batch)])
+    with torch.no_grad():
+        return torch.cat([model(x[i:i + batch]).double() for i in range(0, len(x), batch)])
+
+
+def boosting_round(model: int, gaps: np.ndarray, margins: np.ndarray, variant: str, margins_of: str) -> Artefact:
+    """One round as a row of /analysis/boosting: the model that trains with these gaps (0-based), the gaps, and
+    the training margins (of the previous model or the running ensemble) they came from."""
+    return Artefact(BOOSTING, {"models": np.array([model], dtype=np.int64),
+                               "gaps": np.asarray(gaps, dtype=np.float32)[None],
+                               "margins": np.asarray(margins, dtype=np.float32)[None]},
+                    {"variant": variant, "margins_of": margins_of}, append=True)
 
 
 @METHODS.register(
@@ -114,8 +127,10 @@ class GapBoosting(Method):
         return [f"model {t + 1}" for t in range(plan.members)]
 
     def train(self, ctx: TrainContext) -> None:
-        from ..members import load_state
-        from ..training import train_members
+        import torch
+
+        from ..margins import logit_margins
+        from ..training import NO_HOOKS, TrainHooks, train_members
 
         p = self.params
         everything = np.arange(len(ctx.data.train_y))
@@ -123,23 +138,23 @@ class GapBoosting(Method):
         logit_sum: torch.Tensor | None = None  # running sum of the trained models' training logits
         previous_gaps: np.ndarray | None = None
         for t in range(self.members()):
+            hooks = NO_HOOKS
             if t > 0:
-                previous = load_state(ctx.build_model(t - 1), ctx.rows[t - 1])
+                previous = ctx.build_model(t - 1, ctx.rows[t - 1], trained=True)
                 logits = train_logits(previous, ctx.data.train_x, ctx.spec.evaluation["batch_size"])
                 logit_sum = logits if logit_sum is None else logit_sum + logits
                 source = logits if p["margins_of"] == "previous" else logit_sum / t
                 margins = logit_margins(self._loss_logits(source), ctx.data.train_y).cpu().numpy()
                 gaps = boosting_gaps(margins, str(p["variant"]), clip)
-                ctx.gaps = torch.as_tensor(gaps, dtype=torch.float32, device=ctx.device)
-                ctx.emit(BoostingRound(t, gaps.astype(np.float32), margins.astype(np.float32)))
+                hooks = TrainHooks(object_gaps=torch.as_tensor(gaps, dtype=torch.float32, device=ctx.device))
+                ctx.emit(boosting_round(t, gaps, margins, str(p["variant"]), str(p["margins_of"])))
                 ctx.log(f"gap boosting model {t + 1}: mean margin {margins.mean():.4g}, gaps in "
                         f"[{gaps.min():.4g}, {gaps.max():.4g}] (mean {gaps.mean():.4g})")
                 warning = runaway_warning(previous_gaps, gaps)
                 if warning:
                     ctx.log(warning)
                 previous_gaps = gaps
-            train_members(ctx, [t], [everything], vectorize=False)
-        ctx.gaps = None
+            train_members(ctx, [t], [everything], vectorize=False, hooks=hooks)
 
     def _loss_logits(self, logits: torch.Tensor) -> torch.Tensor:
         # Gaps act on the logits the loss sees, so margins are measured there too: raw logits for CE and the

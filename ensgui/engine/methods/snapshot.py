@@ -8,7 +8,8 @@ import numpy as np
 
 from ..cyclic import cycle_length, cyclic_cosine_lr, full_cycles, sse_snapshots
 from ..errors import SpecError
-from ..planning import Plan, default_plan, iters_per_epoch
+from ..plan import Plan
+from ..planning import default_plan, iters_per_epoch
 from ..schema import Param
 from .base import METHODS, VECTORIZE, Method
 

@@ -8,16 +8,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 import numpy as np
-import torch
-from torch import nn
 
 from ..errors import SpecError
-from ..planning import Plan
+from ..plan import Plan
+from ..planning import iters_per_epoch
 from ..schema import Param
 from ..seeding import derive_seed
 from .base import METHODS, Method
 
 if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
     from ..training import TrainContext
 
 VARIANTS = ("swag", "swag_diag", "swa")
@@ -73,6 +75,8 @@ def sample_weights(moments: SwagMoments, variant: str, scale: float, generator: 
     K is the number of columns actually collected, not the rank asked for. With fewer than two columns
     the low-rank term does not exist and only the diagonal part is drawn.
     """
+    import torch
+
     if variant == "swa":
         return moments.mean.copy()
     mean = torch.from_numpy(moments.mean)
@@ -123,15 +127,17 @@ def flatten_parameters(state: Mapping[str, np.ndarray], names: list[str]) -> np.
     return np.concatenate([np.asarray(state[n], dtype=np.float64).ravel() for n in names])
 
 
-@torch.no_grad()
 def assign_parameters(model: nn.Module, vector: np.ndarray) -> None:
     """Write a flat weight vector into the model's parameters, in named_parameters order."""
+    import torch
+
     offset = 0
-    for parameter in model.parameters():
-        n = parameter.numel()
-        chunk = torch.from_numpy(vector[offset:offset + n]).view_as(parameter)
-        parameter.copy_(chunk.to(dtype=parameter.dtype, device=parameter.device))
-        offset += n
+    with torch.no_grad():
+        for parameter in model.parameters():
+            n = parameter.numel()
+            chunk = torch.from_numpy(vector[offset:offset + n]).view_as(parameter)
+            parameter.copy_(chunk.to(dtype=parameter.dtype, device=parameter.device))
+            offset += n
     if offset != len(vector):
         raise ValueError(f"a weight vector of {len(vector)} values does not fit a model of {offset} parameters")
 
@@ -190,9 +196,7 @@ class Swag(Method):
         return Plan(lr, snapshots, iters_per_epoch, epochs, 1, self.samples())
 
     def check(self) -> None:
-        from ..planning import plan_for
-
-        collected = len(plan_for(self.spec).snapshots)
+        collected = len(self.plan(iters_per_epoch(self.spec)).snapshots)
         if self.params["variant"] == "swag" and collected < 2:
             raise SpecError(f"method.variant = 'swag' needs at least 2 collected weight vectors for its low-rank "
                             f"part, but budget.epochs = {self.spec.budget['epochs']} with swa_start_fraction = "
@@ -219,8 +223,9 @@ class Swag(Method):
         return running_moments(vectors, int(self.params["rank"])), names
 
     def predict(self, ctx: TrainContext, inputs: list[torch.Tensor]) -> list[np.ndarray]:
+        import torch
+
         from ..bn_update import update_batchnorm
-        from ..members import load_state
         from ..prediction import predict_probs
 
         variant, scale = self.params["variant"], float(self.params["scale"])
@@ -228,8 +233,8 @@ class Swag(Method):
         ctx.log(moments_summary(moments))
         if variant == "swag" and moments.rank < 2:
             ctx.log("fewer than 2 deviation columns were collected: samples use the diagonal part only")
-        model = ctx.build_model(0)
-        load_state(model, ctx.rows[max(ctx.rows)])  # buffers of the last snapshot; BN ones are recomputed below
+        # Buffers of the last snapshot; BN ones are recomputed below.
+        model = ctx.build_model(0, ctx.rows[max(ctx.rows)], trained=True)
         generator = torch.Generator().manual_seed(derive_seed(self.spec.seed, 0, SAMPLING))
         samples = self.samples()
         out: list[list[np.ndarray]] = [[] for _ in inputs]
