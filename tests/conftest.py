@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from support import train_run_file
@@ -50,3 +51,64 @@ def workspace_dir(tmp_path, monkeypatch) -> Path:
     folder.mkdir()
     monkeypatch.setenv("ENSGUI_WORKSPACE", str(folder))
     return folder
+
+
+# ---------------------------------------------------------------- GUI tests (pytest-qt, offscreen)
+
+
+@pytest.fixture(autouse=True)
+def plot_look():
+    """The look app.create_window sets (white plots, antialiased), so that screenshots show what users see."""
+    if "pyqtgraph" in sys.modules:
+        import pyqtgraph as pg
+
+        pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    yield
+
+
+@pytest.fixture
+def context(qtbot, tmp_path):
+    """A screen's shared objects on an empty workspace (tmp_path/runs), with no window around it."""
+    from ensgui.storage.workspace import Workspace
+    from ensgui.views.screens import AppContext
+
+    ctx = AppContext.create(Workspace(tmp_path / "runs"), threads=1)
+    ctx.index.wait(10_000)
+    yield ctx
+    ctx.controller.shutdown()
+    for queue in (ctx.index, ctx.document, ctx.loader):
+        queue.wait(10_000)
+
+
+@pytest.fixture
+def screenshot(tmp_path):
+    """screenshot(widget, name, colors=(...)) saves what a user sees as <name>.png (in tmp_path and in SHOTS) and
+    checks its pixels: not one flat colour, and every colour given ("#1f77b4") drawn on at least a few pixels."""
+    from support import save_screenshot
+
+    def shoot(widget, name: str, colors: tuple[str, ...] = (), min_pixels: int = 12):
+        image = save_screenshot(widget, tmp_path, name)
+        pixels = image_array(image)
+        assert pixels.reshape(-1, 3).std(axis=0).max() > 8, f"{name}: the screenshot is blank"
+        for wanted in colors:
+            assert color_pixels(pixels, wanted) >= min_pixels, f"{name}: no {wanted} pixels (a curve is missing)"
+        return pixels
+
+    return shoot
+
+
+def image_array(image) -> np.ndarray:
+    """A QImage as an (H, W, 3) uint8 RGB array."""
+    from PySide6.QtGui import QImage
+
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    width, height, stride = rgb.width(), rgb.height(), rgb.bytesPerLine()
+    buffer = np.frombuffer(rgb.constBits(), dtype=np.uint8, count=stride * height).reshape(height, stride)
+    return buffer[:, :width * 3].reshape(height, width, 3).copy()
+
+
+def color_pixels(pixels: np.ndarray, color: str, tolerance: int = 40) -> int:
+    """How many pixels lie within tolerance (per channel) of a colour given as "#rrggbb"."""
+    target = np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)], dtype=np.int16)
+    close = np.abs(pixels.astype(np.int16) - target).max(axis=-1) <= tolerance
+    return int(close.sum())

@@ -92,15 +92,16 @@ def compute_and_check_interpolation(qtbot, window, path: Path, pairs: int) -> No
 SHOTS = Path("/tmp/ensgui-shots")  # a fixed place to look at the screens after a run, beside tmp_path
 
 
-def save_screenshot(widget, folder: Path, name: str) -> None:
-    """Grab a widget as a user would see it and save it as <name>.png in folder and in SHOTS."""
+def save_screenshot(widget, folder: Path, name: str):
+    """Grab a widget as a user would see it and save it as <name>.png in folder and in SHOTS; returns the QImage."""
     from PySide6.QtCore import QCoreApplication
 
     QCoreApplication.sendPostedEvents()  # pending layout requests, so the picture shows the settled layout
-    image = widget.grab()
+    image = widget.grab().toImage()
     assert image.save(str(folder / f"{name}.png"))
     SHOTS.mkdir(parents=True, exist_ok=True)
     image.save(str(SHOTS / f"{name}.png"))
+    return image
 
 
 def type_into(qtbot, setup, section: str, field: str, text: str) -> None:

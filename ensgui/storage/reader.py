@@ -283,47 +283,58 @@ def read_run(path: Path | str, with_probs: bool = True) -> RunData:
     """Everything in a run file but the snapshot weights (read those with read_snapshot)."""
     path = Path(path)
     with open_run(path) as f:
-        a = f.attrs
-        summary = _summary(f, path)
-        spec_toml = _text(a.get(L.ATTR_SPEC))
-        schedule = f[L.SCHEDULE] if L.SCHEDULE in f else None
-        metrics: dict[int, dict[str, np.ndarray]] = {}
-        for member, group in sorted(f.get(L.METRICS, {}).items(), key=lambda item: int(item[0])):
-            metrics[int(member)] = {name: group[name][()] for name in group}
-        evaluations = {split: _read_eval(group, with_probs) for split, group in f.get(L.EVAL, {}).items()}
-        log = [_text(line) for line in f[L.LOG][()]] if L.LOG in f else []
-        elapsed = a.get(L.ATTR_ELAPSED)
-        extra = {key[len(L.EXTRA_PREFIX):]: float(a[key]) for key in a if key.startswith(L.EXTRA_PREFIX)}
-        return RunData(
-            path=path,
-            summary=summary,
-            spec_toml=spec_toml,
-            spec=_parse_spec(spec_toml),
-            error=_text(a.get(L.ATTR_ERROR)),
-            lr=schedule["lr"][()] if schedule is not None else np.zeros(0),
-            snapshots=schedule["snapshots"][()] if schedule is not None else np.zeros(0, dtype=np.int64),
-            iters_per_epoch=int(schedule.attrs.get(L.ATTR_ITERS_PER_EPOCH, 0)) if schedule is not None else 0,
-            epochs=int(schedule.attrs.get(L.ATTR_EPOCHS, 0)) if schedule is not None else 0,
-            members=int(schedule.attrs.get(L.ATTR_MEMBERS, 0)) if schedule is not None else 0,
-            row_names=[_text(n) for n in a.get(L.ATTR_ROW_NAMES, [])],
-            metrics=metrics,
-            eval=evaluations,
-            log=log,
-            elapsed=None if elapsed is None else float(elapsed),
-            extra=extra,
-        )
+        return run_data_in(f, path, with_probs)
+
+
+def run_data_in(f: h5py.File, path: Path, with_probs: bool = True) -> RunData:
+    """read_run of a file that is already open."""
+    a = f.attrs
+    summary = _summary(f, path)
+    spec_toml = _text(a.get(L.ATTR_SPEC))
+    schedule = f[L.SCHEDULE] if L.SCHEDULE in f else None
+    metrics: dict[int, dict[str, np.ndarray]] = {}
+    for member, group in sorted(f.get(L.METRICS, {}).items(), key=lambda item: int(item[0])):
+        metrics[int(member)] = {name: group[name][()] for name in group}
+    evaluations = {split: _read_eval(group, with_probs) for split, group in f.get(L.EVAL, {}).items()}
+    log = [_text(line) for line in f[L.LOG][()]] if L.LOG in f else []
+    elapsed = a.get(L.ATTR_ELAPSED)
+    extra = {key[len(L.EXTRA_PREFIX):]: float(a[key]) for key in a if key.startswith(L.EXTRA_PREFIX)}
+    return RunData(
+        path=path,
+        summary=summary,
+        spec_toml=spec_toml,
+        spec=_parse_spec(spec_toml),
+        error=_text(a.get(L.ATTR_ERROR)),
+        lr=schedule["lr"][()] if schedule is not None else np.zeros(0),
+        snapshots=schedule["snapshots"][()] if schedule is not None else np.zeros(0, dtype=np.int64),
+        iters_per_epoch=int(schedule.attrs.get(L.ATTR_ITERS_PER_EPOCH, 0)) if schedule is not None else 0,
+        epochs=int(schedule.attrs.get(L.ATTR_EPOCHS, 0)) if schedule is not None else 0,
+        members=int(schedule.attrs.get(L.ATTR_MEMBERS, 0)) if schedule is not None else 0,
+        row_names=[_text(n) for n in a.get(L.ATTR_ROW_NAMES, [])],
+        metrics=metrics,
+        eval=evaluations,
+        log=log,
+        elapsed=None if elapsed is None else float(elapsed),
+        extra=extra,
+    )
+
+
 
 
 def list_snapshots(path: Path | str) -> list[SnapshotInfo]:
     """Every stored snapshot as (member, index, epoch, step, lr, row), by member then index."""
-    out: list[SnapshotInfo] = []
     with open_run(path) as f:
-        for member, group in f.get(L.MEMBERS, {}).items():
-            for index, snap in group.get(L.SNAPSHOTS, {}).items():
-                s = snap.attrs
-                out.append(SnapshotInfo(int(member), int(index), int(s.get(L.ATTR_EPOCH, 0)),
-                                        int(s.get(L.ATTR_STEP, 0)), float(s.get(L.ATTR_LR, 0.0)),
-                                        int(s.get(L.ATTR_ROW, -1))))
+        return snapshots_in(f)
+
+
+def snapshots_in(f: h5py.File) -> list[SnapshotInfo]:
+    """list_snapshots of a file that is already open."""
+    out: list[SnapshotInfo] = []
+    for member, group in f.get(L.MEMBERS, {}).items():
+        for index, snap in group.get(L.SNAPSHOTS, {}).items():
+            s = snap.attrs
+            out.append(SnapshotInfo(int(member), int(index), int(s.get(L.ATTR_EPOCH, 0)), int(s.get(L.ATTR_STEP, 0)),
+                                    float(s.get(L.ATTR_LR, 0.0)), int(s.get(L.ATTR_ROW, -1))))
     return sorted(out)
 
 

@@ -91,6 +91,23 @@ class Workspace:
         return path
 
 
+Signature = tuple[int, tuple[tuple[str, int, int], ...]]
+
+
+def folder_signature(folder: Path) -> Signature | None:
+    """The folder's mtime and every .h5 file's name, size and mtime: unchanged means nothing to reread."""
+    try:
+        entries = []
+        with os.scandir(folder) as it:
+            for entry in it:
+                if entry.name.endswith(SUFFIX) and entry.is_file():
+                    st = entry.stat()
+                    entries.append((entry.name, st.st_size, st.st_mtime_ns))
+        return folder.stat().st_mtime_ns, tuple(sorted(entries))
+    except OSError:
+        return None
+
+
 def same_file(a: Path | str, b: Path | str) -> bool:
     """Whether two paths name the same file (resolving links and relative parts where the disk allows)."""
     try:

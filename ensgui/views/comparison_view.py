@@ -19,7 +19,8 @@ from ..engine.errors import EnsguiError
 from ..storage.reader import RunData, RunSummary, read_run, read_summary
 from ..storage.workspace import Workspace, same_file
 from .export import export_button, plot_export_actions
-from .metric_curves_plot import PALETTE, MetricCurvesPlot, metric_label, metric_short
+from .metric_curves_plot import MetricCurvesPlot, metric_label, metric_short
+from .theme import PALETTE
 from .panels import number_item, results_table, text_item, titled_panel
 from .workspace_picker import workspace_picker
 

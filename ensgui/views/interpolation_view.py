@@ -30,7 +30,7 @@ from ..storage.workspace import Workspace
 from .background_job import BackgroundJob, Mailbox, Work
 from .panels import titled_panel
 from .export import export_button, plot_export_actions
-from .live_curves import member_color
+from .theme import member_color
 from .monitor_view import format_duration
 from .run_controller import default_threads
 

@@ -10,18 +10,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from scipy.signal import lfilter
 
-# Matplotlib's tab10: qualitative, distinguishable on white and on black, familiar from TensorBoard.
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-           "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+from .theme import member_color
+
 INITIAL_CAPACITY = 256
 LEGEND_ROWS = 5  # more members than this wrap the legend into further columns
-
-
-def member_color(member: int, members: int) -> pg.QtGui.QColor:
-    """The colour of a member: tab10 for up to ten members, evenly spaced hues beyond."""
-    if members <= len(PALETTE):
-        return pg.mkColor(PALETTE[member])
-    return pg.intColor(member, hues=members, values=1, maxValue=220)
 
 
 def debiased_ema(values: np.ndarray, weight: float, last: float = 0.0, count: int = 0

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QVBoxLayout, QWidget
 
 from ..engine.events import MarginsMeasured
 from .export import csv_export_action, export_button, plot_export_actions
-from .live_curves import member_color
+from .theme import member_color
 from .margin_histogram_plot import KINDS, MarginHistogramPlot, margin_bin_edges
 
 LIVE_SPLITS = (("train", "train"), ("val", "validation"))

@@ -1,4 +1,4 @@
-"""The main window: Setup, Monitor, Results and Runs screens around one run controller."""
+"""The main window: a tab for every registered screen around one shared context (workspace, open run, runs)."""
 
 from __future__ import annotations
 
@@ -6,70 +6,100 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QTabWidget, QWidget
 
+from ..engine.errors import EnsguiError
 from ..engine.events import RunEnded
 from ..engine.spec import Spec
-from ..storage.workspace import Workspace
-from .comparison_view import ComparisonView
-from .interpolation_view import InterpolationView
-from .monitor_view import MonitorView
-from .results_view import ResultsView
-from .run_controller import RunController
-from .runs_view import RunsView
-from .setup_view import SetupView
-from .sweep_view import SweepView
-from .weight_space_view import WeightSpaceView
+from ..storage.workspace import Workspace, same_file
+from . import all_screens  # noqa: F401 - importing it registers every screen and result panel
+from .run_document import LoadedRun
+from .screens import AppContext, registered_screens
 
 
 class MainWindow(QMainWindow):
-    """Tabs for the four screens; the controller runs one experiment at a time in a worker thread."""
+    """Builds every registered screen on one AppContext and carries out what screens ask of the window."""
 
     def __init__(self, workspace: Workspace, spec: Spec, threads: int | None = None) -> None:
         super().__init__()
         self.setWindowTitle("ensgui — ensembles lab")
         self.resize(1280, 820)
         self.workspace = workspace
-        self.controller = RunController(self, threads=threads)
-        self.setup = SetupView(self)
-        self.monitor = MonitorView(self.controller, self)
-        self.results = ResultsView(workspace, self)
-        self.runs = RunsView(workspace, self)
-        self.compare = ComparisonView(workspace, self)
-        self.weight_space = WeightSpaceView(workspace, self)
-        self.interpolation = InterpolationView(workspace, self)
-        self.sweep = SweepView(workspace, self)
+        self.context = AppContext.create(workspace, self, actions=self, threads=threads)
+        self.controller = self.context.controller
+        self.document = self.context.document
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
-        for widget, title in ((self.setup, "Setup"), (self.monitor, "Monitor"), (self.results, "Results"),
-                              (self.interpolation, "Interpolation"), (self.weight_space, "Weight space"), (self.compare, "Compare"), (self.sweep, "Sweep"), (self.runs, "Runs")):
-            self.tabs.addTab(widget, title)
+        self.screens: dict[str, QWidget] = {}
+        for entry in registered_screens():
+            screen = entry.factory(self.context, self.tabs)
+            self.screens[entry.key] = screen
+            self.tabs.addTab(screen, entry.title)
         self.setCentralWidget(self.tabs)
-        self.setup.set_spec(spec)
-        self.setup.start_requested.connect(self.start_run)
-        self.setup.sweep_requested.connect(self.start_sweep)
-        self.sweep.resume_requested.connect(self.resume_sweep)
+        self._show_stored_spec: Path | None = None  # a run opened from Runs shows its spec on Setup
+        self._show_results_of: Path | None = None  # a run that just ended opens Results once it is read
+        self.screen("setup").set_spec(spec)
         self.controller.run_finished.connect(self._run_finished)
         self.controller.sweep_finished.connect(self._sweep_finished)
-        self.runs.run_opened.connect(self.open_run)
-        self.runs.compare_requested.connect(self.compare_runs)
+        self.document.loaded.connect(self._run_loaded)
+        self.document.failed.connect(self._run_failed)
         self._add_menu()
         self.statusBar().showMessage(f"workspace: {workspace.folder}")
 
-    def _add_menu(self) -> None:
-        run_menu = self.menuBar().addMenu("&Run")
-        start = QAction("&Start", self)
-        start.setShortcut(QKeySequence("Ctrl+R"))
-        start.triggered.connect(self.setup.request_start)
-        cancel = QAction("&Cancel", self)
-        cancel.triggered.connect(self.controller.cancel)
-        run_menu.addAction(start)
-        run_menu.addAction(cancel)
-        file_menu = self.menuBar().addMenu("&File")
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
+    def screen(self, key: str) -> QWidget:
+        return self.screens[key]
+
+    # ------------------------------------------------------------ the window's actions (screens.WindowActions)
+
+    def show_screen(self, key: str) -> None:
+        self.tabs.setCurrentWidget(self.screens[key])
+
+    def warn(self, title: str, text: str) -> None:
+        QMessageBox.warning(self, title, text)
+
+    def status(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10000)
+
+    def start_run(self, spec: Spec) -> None:
+        if self._busy():
+            return
+        self.controller.start(spec, self.workspace.new_run_path(spec.name))
+        self.show_screen("monitor")
+
+    def start_sweep(self, spec: Spec, gaps: tuple, width_objects: int) -> None:
+        """A gap sweep: every point a run file in the workspace, then its summary on the Sweep screen."""
+        if self._busy():
+            return
+        self.controller.start_sweep(spec, gaps, self.workspace.folder, width_objects)
+        self.show_screen("monitor")
+
+    def resume_sweep(self, path: Path) -> None:
+        """Go on with a stored sweep that did not finish, following it on Monitor as a new sweep would be."""
+        if self._busy():
+            return
+        try:
+            self.controller.resume_sweep(path)
+        except EnsguiError as exc:
+            self.warn("Cannot resume the sweep", str(exc))
+            return
+        self.show_screen("monitor")
+
+    def open_run(self, path: Path) -> None:
+        """Show a stored run: its spec read-only on Setup and its results, read in the background."""
+        self._show_stored_spec = Path(path)
+        self._show_results_of = None
+        self.document.open(path)
+        self.show_screen("results")
+
+    def compare_runs(self, paths: list[Path]) -> None:
+        try:
+            self.screen("compare").set_runs(paths)
+        except EnsguiError as exc:
+            self.warn("Cannot compare", str(exc))
+            return
+        self.show_screen("compare")
+
+    # ------------------------------------------------------------ runs ending and runs read
 
     def _busy(self) -> bool:
         """Whether a run or sweep is active; if so the user is told that only one runs at a time."""
@@ -79,97 +109,58 @@ class MainWindow(QMainWindow):
                                 "One run at a time: wait for it to finish or cancel it on the Monitor screen.")
         return True
 
-    def start_run(self, spec: Spec) -> None:
-        if self._busy():
-            return
-        path = self.workspace.new_run_path(spec.name)
-        self.controller.start(spec, path)
-        self.tabs.setCurrentWidget(self.monitor)
-
-    def start_sweep(self, spec: Spec, gaps: tuple, width_objects: int) -> None:
-        """A gap sweep: every point a run file in the workspace, then its summary on the Sweep screen."""
-        if self._busy():
-            return
-        self.controller.start_sweep(spec, gaps, self.workspace.folder, width_objects)
-        self.tabs.setCurrentWidget(self.monitor)
-
-    def resume_sweep(self, path: Path) -> None:
-        """Go on with a stored sweep that did not finish, following it on Monitor as a new sweep would be."""
-        from ..engine.errors import EnsguiError
-
-        if self._busy():
-            return
-        try:
-            self.controller.resume_sweep(path)
-        except EnsguiError as exc:
-            QMessageBox.warning(self, "Cannot resume the sweep", str(exc))
-            return
-        self.tabs.setCurrentWidget(self.monitor)
-
     def _sweep_finished(self, path: Path) -> None:
-        from ..engine.errors import EnsguiError
-
         try:
-            self.sweep.show_sweep(path)
+            self.screen("sweep").show_sweep(path)
         except EnsguiError as exc:
-            QMessageBox.warning(self, "Cannot show the sweep", str(exc))
+            self.warn("Cannot show the sweep", str(exc))
             return
-        self.tabs.setCurrentWidget(self.sweep)
+        self.show_screen("sweep")
 
     def _run_finished(self, ended: RunEnded, path: Path) -> None:
-        self.runs.refresh()
+        self.context.index.refresh()
         if self.controller.is_sweep():
             # Its points are in the Runs list; _sweep_finished has shown the summary (a failed sweep's is listed).
-            self.sweep.refresh()
             if ended.error:
-                QMessageBox.warning(self, f"Gap sweep {ended.status}", ended.error)
+                self.warn(f"Gap sweep {ended.status}", ended.error)
             return
         if ended.status in ("failed", "diverged"):
-            QMessageBox.warning(self, f"Run {ended.status}", ended.error or f"the run {ended.status}")
+            self.warn(f"Run {ended.status}", ended.error or f"the run {ended.status}")
         if path.exists():
-            self.results.refresh_references()
-            try:
-                self.results.show_run(path)
-            except Exception as exc:  # noqa: BLE001 - an unreadable file must become a message, not a crash
-                QMessageBox.warning(self, "Cannot show results", str(exc))
-                return
-            self._show_analyses(path)
-            if ended.status in ("finished", "cancelled") and self.results.has_results():
-                self.tabs.setCurrentWidget(self.results)
+            self._show_stored_spec = None
+            self._show_results_of = path if ended.status in ("finished", "cancelled") else None
+            self.document.open(path)
 
-    def open_run(self, path: Path) -> None:
-        """Show a stored run: its spec read-only in Setup and its metrics in Results."""
-        from ..storage.reader import read_run
-        from ..engine.errors import EnsguiError
+    def _run_loaded(self, loaded: LoadedRun) -> None:
+        if self._show_stored_spec is not None and same_file(loaded.path, self._show_stored_spec):
+            self._show_stored_spec = None
+            if loaded.opened.run.spec is not None:
+                self.screen("setup").show_stored(loaded.opened.run.spec, loaded.path)
+        if self._show_results_of is not None and same_file(loaded.path, self._show_results_of):
+            self._show_results_of = None
+            if loaded.opened.run.eval:
+                self.show_screen("results")
 
-        try:
-            run = read_run(path, with_probs=False)
-        except EnsguiError as exc:
-            QMessageBox.warning(self, "Cannot open run", str(exc))
-            return
-        if run.spec is not None:
-            self.setup.show_stored(run.spec, path)
-        self.results.show_run(path)
-        self._show_analyses(path)
-        self.tabs.setCurrentWidget(self.results)
+    def _run_failed(self, path: Path, message: str) -> None:
+        self._show_stored_spec = self._show_results_of = None
+        self.warn("Cannot open run", message)
 
-    def _show_analyses(self, path: Path) -> None:
-        """The per-run analysis screens follow the run shown in Results."""
-        for title, view in (("interpolation", self.interpolation), ("weight space", self.weight_space)):
-            try:
-                view.show_run(path)
-            except Exception as exc:  # noqa: BLE001 - an analysis that cannot show must not block the results
-                self.statusBar().showMessage(f"{title}: {exc}", 10000)
+    # ------------------------------------------------------------ menu and closing
 
-    def compare_runs(self, paths: list[Path]) -> None:
-        from ..engine.errors import EnsguiError
-
-        try:
-            self.compare.set_runs(paths)
-        except EnsguiError as exc:
-            QMessageBox.warning(self, "Cannot compare", str(exc))
-            return
-        self.tabs.setCurrentWidget(self.compare)
+    def _add_menu(self) -> None:
+        run_menu = self.menuBar().addMenu("&Run")
+        start = QAction("&Start", self)
+        start.setShortcut(QKeySequence("Ctrl+R"))
+        start.triggered.connect(self.screen("setup").request_start)
+        cancel = QAction("&Cancel", self)
+        cancel.triggered.connect(self.controller.cancel)
+        run_menu.addAction(start)
+        run_menu.addAction(cancel)
+        file_menu = self.menuBar().addMenu("&File")
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.controller.is_running():
@@ -181,7 +172,10 @@ class MainWindow(QMainWindow):
                 return
             self.controller.cancel()
             self.controller.wait()
-        self.interpolation.shutdown()
+        for screen in self.screens.values():
+            shutdown = getattr(screen, "shutdown", None)
+            if callable(shutdown):
+                shutdown()
         event.accept()
 
 

@@ -11,7 +11,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
-from .live_curves import LEGEND_ROWS, member_color, replace_legend
+from .live_curves import LEGEND_ROWS, replace_legend
+from .theme import member_color
 
 KINDS = (("raw", "raw"), ("normalized", "normalised"))
 AXIS_LABELS = {

@@ -10,6 +10,8 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QWidget
 
+from .theme import color
+
 # Full names for axis labels, tables and selectors; unknown metrics are shown by their stored name.
 METRIC_LABELS: dict[str, str] = {
     "error": "error",
@@ -36,10 +38,6 @@ METRIC_SHORT: dict[str, str] = {
 METRIC_ORDER: tuple[str, ...] = tuple(METRIC_LABELS)
 
 HIGHER_IS_BETTER = frozenset({"auroc", "auroc_t"})
-
-# Qualitative palette (Tableau 10): distinguishable runs on a white or a dark background.
-PALETTE: tuple[str, ...] = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-                            "#7f7f7f", "#bcbd22", "#17becf")
 
 
 def metric_label(metric: str) -> str:
@@ -102,7 +100,7 @@ class MetricCurvesPlot(pg.PlotWidget):
             if curve.ndim != 2 or curve.shape[1] != 2:
                 raise ValueError(f"curve of {name!r} must have shape (K, 2), got {curve.shape}")
             self._data[name] = curve
-            self._series[name] = self._add_series(name, curve, QColor(PALETTE[i % len(PALETTE)]))
+            self._series[name] = self._add_series(name, curve, color(i))
             k_max = max(k_max, curve.shape[0])
         # One run needs no legend; its name is in the screen's header.
         self.legend.setVisible(len(runs) > 1)
@@ -168,5 +166,5 @@ class MetricCurvesPlot(pg.PlotWidget):
         return self._data[name]
 
 
-__all__ = ["HIGHER_IS_BETTER", "METRIC_LABELS", "METRIC_ORDER", "METRIC_SHORT", "MetricCurvesPlot", "PALETTE",
+__all__ = ["HIGHER_IS_BETTER", "METRIC_LABELS", "METRIC_ORDER", "METRIC_SHORT", "MetricCurvesPlot",
            "metric_label", "metric_short", "ordered_metrics"]

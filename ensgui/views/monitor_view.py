@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import tomllib
 from collections import defaultdict
 from pathlib import Path
@@ -10,50 +9,23 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase, QResizeEvent
-from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
-                               QSizePolicy, QSlider, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QSizePolicy, QSlider,
+                               QSplitter, QVBoxLayout, QWidget)
 
 from ..engine.errors import EnsguiError
 from ..engine.events import Progress, RunEnded, RunStarted, Scalar, SnapshotTaken
 from ..engine.methods import plan_for
 from ..engine.plan import Plan
 from ..engine.spec import Spec
-from .live_curves import LEGEND_ROWS, LiveCurvesPlot, member_color
+from .live_curves import LEGEND_ROWS, LiveCurvesPlot
 from .live_margins_panel import LiveMarginsPanel
-from .run_controller import RunController
+from .screens import AppContext, register_screen
+from .task_panel import TaskPanel, progress_text
+from .theme import ERROR_STYLE, PATH_COLOR, format_duration, member_color, status_badge_style
 
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default: readable noisy losses, still close to the raw values
 LOG_LINES = 5000
 MAX_MEMBER_BARS = 10  # above this, per-member progress collapses into one summary line
-
-STATUS_COLORS = {
-    "idle": ("#5f6368", "#eceff1"),
-    "running": ("#0d47a1", "#e3f2fd"),
-    "cancelling": ("#8a4b00", "#fff3e0"),
-    "finished": ("#1b5e20", "#e8f5e9"),
-    "cancelled": ("#8a4b00", "#fff3e0"),
-    "failed": ("#b71c1c", "#ffebee"),
-    "diverged": ("#b71c1c", "#ffebee"),
-}
-
-
-def format_duration(seconds: float | None) -> str:
-    """m:ss below an hour, h:mm:ss above; an em dash when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return "–:––"
-    total = int(round(max(seconds, 0.0)))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def progress_text(progress: Progress) -> str:
-    """The overall bar's text, e.g. "37% — 1:02 elapsed, ETA 1:45"."""
-    percent = int(100 * progress.done / progress.total) if progress.total else 0
-    text = f"{percent}% — {format_duration(progress.elapsed)} elapsed"
-    if progress.done >= progress.total:
-        return text
-    return f"{text}, ETA {format_duration(progress.eta)}"
 
 
 class ElidedLabel(QLabel):
@@ -162,14 +134,16 @@ def member_names(members: int) -> list[str]:
     return [f"m{m}" for m in range(members)]
 
 
+@register_screen("monitor", "Monitor", order=20)
 class MonitorView(QWidget):
-    """Watches the controller: header, three live plots, smoothing, progress, log and Cancel."""
+    """Watches the run controller: header, three live plots, smoothing, progress, log and Cancel."""
 
     PLOTTED = {"train_loss": "loss_plot", "val_acc": "acc_plot", "lr": "lr_plot"}
 
-    def __init__(self, controller: RunController, parent: QWidget | None = None) -> None:
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.controller = controller
+        self.context = context
+        self.controller = controller = context.controller
         self._running = False
         self._cancelling = False
         self._iters_per_epoch = 1
@@ -184,14 +158,14 @@ class MonitorView(QWidget):
         self.details_label = QLabel("", self)
         self.details_label.setStyleSheet("color: #444;")
         self.path_label = ElidedLabel("", self)
-        self.path_label.setStyleSheet("color: #666;")
+        self.path_label.setStyleSheet(f"color: {PATH_COLOR};")
         self.status_label = QLabel(self)
         self.status_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.status_label.setMinimumWidth(110)
         self.error_label = QLabel(self)
         self.error_label.setWordWrap(True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setStyleSheet("color: #b71c1c;")
+        self.error_label.setStyleSheet(ERROR_STYLE)
         self.error_label.setVisible(False)
         # "gap sweep: point 3 of 6 (gap 1)" while (and after) a sweep runs; hidden for a single run.
         self.sweep_label = QLabel("", self)
@@ -217,17 +191,12 @@ class MonitorView(QWidget):
         self.smoothing_slider.valueChanged.connect(self._smoothing_changed)
         self.smoothing_slider.setValue(round(DEFAULT_SMOOTHING * 100))
 
-        self.progress_bar = QProgressBar(self)
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(0)
-        self.progress_bar.setTextVisible(True)
-        self.progress_bar.setFormat("")
+        self.task_panel = TaskPanel(self)
+        self.progress_bar, self.cancel_button = self.task_panel.progress_bar, self.task_panel.cancel_button
         self.epoch_label = QLabel("", self)
         self.epoch_label.setMinimumWidth(90)
-        self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.setMinimumWidth(100)
-        self.cancel_button.clicked.connect(self._cancel_clicked)
+        self.task_panel.insert_widget(self.epoch_label)
+        self.task_panel.cancel_requested.connect(self._cancel_clicked)
         self.member_progress = MemberProgress(self)
 
         self.log_view = QPlainTextEdit(self)
@@ -276,16 +245,11 @@ class MonitorView(QWidget):
         smoothing.addWidget(self.smoothing_value)
         smoothing.addStretch(2)
 
-        progress = QHBoxLayout()
-        progress.addWidget(self.progress_bar, 1)
-        progress.addWidget(self.epoch_label)
-        progress.addWidget(self.cancel_button)
-
         lower = QWidget(self)
         lower_layout = QVBoxLayout(lower)
         lower_layout.setContentsMargins(0, 0, 0, 0)
         lower_layout.addLayout(smoothing)
-        lower_layout.addLayout(progress)
+        lower_layout.addWidget(self.task_panel)
         lower_layout.addWidget(self.member_progress)
         lower_layout.addWidget(self.log_view, 1)
 
@@ -315,12 +279,8 @@ class MonitorView(QWidget):
         self.log_view.appendPlainText(text)
 
     def _set_status(self, status: str) -> None:
-        key = status.rstrip("…").split()[0] if status else "idle"
-        key = key if key in STATUS_COLORS else "running"
-        fg, bg = STATUS_COLORS[key]
         self.status_label.setText(status)
-        self.status_label.setStyleSheet(f"QLabel {{ color: {fg}; background: {bg}; border: 1px solid {fg};"
-                                        f" border-radius: 4px; padding: 3px 10px; font-weight: bold; }}")
+        self.status_label.setStyleSheet(status_badge_style(status))
 
     def _smoothing_changed(self, value: int) -> None:
         weight = value / 100.0
@@ -333,8 +293,6 @@ class MonitorView(QWidget):
             return
         self._cancelling = True
         self.controller.cancel()
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.setText("Cancelling…")
         self._set_status("cancelling…")
 
     # ------------------------------------------------------------ controller signals
@@ -352,10 +310,7 @@ class MonitorView(QWidget):
         for plot in self.plots.values():
             plot.clear_data()
         self.margins_panel.clear()
-        self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("0% — loading data")
-        self.cancel_button.setText("Cancel")
-        self.cancel_button.setEnabled(True)
+        self.task_panel.start("loading data")
         self._set_status("loading data…")
         try:
             plan = plan_for(spec)
@@ -375,9 +330,10 @@ class MonitorView(QWidget):
         for plot in self.plots.values():
             plot.clear_data()
         self.margins_panel.clear()
-        self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("0% — loading data")
-        if not self._cancelling:
+        self.task_panel.start("loading data")
+        if self._cancelling:
+            self.task_panel.set_cancelling()
+        else:
             self._set_status("loading data…")
 
     def _run_started(self, started: RunStarted, path: Path) -> None:
@@ -425,14 +381,10 @@ class MonitorView(QWidget):
     def _progress(self, progress: Progress) -> None:
         if not self._running:
             return
-        fraction = progress.done / progress.total if progress.total else 0.0
-        self.progress_bar.setValue(int(round(1000 * fraction)))
-        text = progress_text(progress)
-        if progress.done >= progress.total:
-            text += ", evaluating"
-            if not self._cancelling:
-                self._set_status("evaluating…")
-        self.progress_bar.setFormat(text)
+        done = progress.done >= progress.total
+        self.task_panel.show_progress(progress, ", evaluating" if done else "")
+        if done and not self._cancelling:
+            self._set_status("evaluating…")
         if self._epochs:
             self.epoch_label.setText(f"epoch {min(progress.epoch, self._epochs)} of {self._epochs}")
         self.member_progress.update_progress(progress.member_done, progress.member_total)
@@ -456,15 +408,10 @@ class MonitorView(QWidget):
     def _run_finished(self, ended: RunEnded, path: Path) -> None:
         self._running = False
         self._cancelling = False
-        self.cancel_button.setText("Cancel")
-        self.cancel_button.setEnabled(False)
         self._set_status(ended.status)
         if ended.error:
             self.error_label.setText(f"{ended.status}: {ended.error}")
             self.error_label.setVisible(True)
-        if ended.status == "finished":
-            self.progress_bar.setValue(1000)
-        percent = self.progress_bar.value() // 10
-        self.progress_bar.setFormat(f"{percent}% — {ended.status} after {format_duration(ended.elapsed)}")
+        self.task_panel.finish(ended.status, ended.elapsed)
         for plot in self.plots.values():
             plot.redraw()

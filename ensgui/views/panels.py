@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import html
-import math
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
 from .export import VALUE_ROLE
-
-
-def fmt(value: float | None) -> str:
-    """Four significant digits; nan as an en dash so that missing values read as missing."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    return f"{value:.4g}"
+from .theme import fmt
 
 
 def titled_panel(title: str, widget: QWidget, button: QWidget, parent: QWidget) -> QWidget:

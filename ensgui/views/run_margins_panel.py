@@ -12,7 +12,7 @@ from ..engine.errors import EnsguiError
 from ..storage.reader import MarginsData, RunSummary, has_margins, read_margins
 from ..storage.workspace import Workspace, same_file
 from .export import csv_export_action, export_button, plot_export_actions
-from .live_curves import PALETTE, member_color
+from .theme import PALETTE, member_color
 from .margin_histogram_plot import KINDS, MarginHistogramPlot, margin_bin_edges
 
 MARGIN_SPLITS = (("train", "train"), ("val", "validation"), ("test", "test"))

@@ -1,33 +1,21 @@
-"""The Runs screen: every run file of the workspace in a sortable table, refreshed while runs change."""
+"""The Runs screen: every run file of the workspace in a sortable table, kept up to date by the workspace index."""
 
 from __future__ import annotations
 
 import html
 import math
-import os
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, QUrl, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QDesktopServices, QFont
+from PySide6.QtCore import QUrl, Qt
+from PySide6.QtGui import QAction, QDesktopServices, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..engine.errors import EnsguiError
 from ..storage.reader import RunSummary
-from ..storage.workspace import SUFFIX, Workspace
 from .export import VALUE_ROLE, export_button, table_export_actions
-
-REFRESH_MS = 3000
-
-# Text colours of the status column; finished keeps the default colour so that problems stand out.
-STATUS_COLORS: dict[str, QColor] = {
-    "running": QColor("#1565c0"),
-    "cancelled": QColor("#7a7a7a"),
-    "failed": QColor("#c62828"),
-    "diverged": QColor("#c62828"),
-    "incomplete": QColor("#e65100"),
-}
+from .screens import AppContext, register_screen
+from .theme import ERROR_STYLE, fmt, status_color
 
 COLUMNS: tuple[str, ...] = ("name", "status", "method", "dataset", "model", "created", "members", "test error",
                             "NLL", "CNLL", "ECE")
@@ -41,9 +29,6 @@ COLUMN_TIPS: dict[str, str] = {
 PATH_ROLE = Qt.ItemDataRole.UserRole + 2
 SORT_ROLE = Qt.ItemDataRole.UserRole + 3  # a number to sort by where the shown text would sort wrongly
 MAX_PROBLEM_LINES = 5
-
-Signature = tuple[int, tuple[tuple[str, int, int], ...]]
-
 
 class _SortItem(QTableWidgetItem):
     """A cell that sorts by its SORT_ROLE or VALUE_ROLE number (missing values last), else by its text."""
@@ -74,44 +59,20 @@ def _number_key(value: object) -> tuple[int, float]:
     return 1, 0.0
 
 
-def _fmt(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    return f"{value:.4g}"
-
-
-def folder_signature(folder: Path) -> Signature | None:
-    """The folder's mtime and every run file's name, size and mtime: unchanged means nothing to reread."""
-    try:
-        entries = []
-        with os.scandir(folder) as it:
-            for entry in it:
-                if entry.name.endswith(SUFFIX) and entry.is_file():
-                    st = entry.stat()
-                    entries.append((entry.name, st.st_size, st.st_mtime_ns))
-        return folder.stat().st_mtime_ns, tuple(sorted(entries))
-    except OSError:
-        return None
-
-
+@register_screen("runs", "Runs", order=80)
 class RunsView(QWidget):
-    """Lists the workspace; double click (or Open) emits run_opened(Path). Unreadable files go to a problems line."""
+    """Lists the workspace; double click (or Open) opens a run, Compare the selected ones. Unreadable files go to
+    a problems line."""
 
-    run_opened = Signal(object)
-    compare_requested = Signal(object)  # list[Path] of the selected runs
-
-    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.workspace = workspace
+        self.context = context
+        self.workspace = context.workspace
         self.summaries: list[RunSummary] = []
         self.problems: list[str] = []
-        self._signature: Signature | None = None
         self._build()
-        self.timer = QTimer(self)
-        self.timer.setInterval(REFRESH_MS)
-        self.timer.timeout.connect(lambda: self.refresh(force=False))
-        self.timer.start()
-        self.refresh()
+        context.index.changed.connect(self._listing_changed)
+        self._listing_changed()
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
@@ -138,7 +99,7 @@ class RunsView(QWidget):
         self.compare_button.setEnabled(False)
         top.addWidget(self.compare_button)
         self.refresh_button = QPushButton("Refresh", self)
-        self.refresh_button.clicked.connect(lambda: self.refresh(force=True))
+        self.refresh_button.clicked.connect(self.context.index.refresh)
         top.addWidget(self.refresh_button)
         layout.addLayout(top)
 
@@ -170,33 +131,18 @@ class RunsView(QWidget):
         self.problems_label = QLabel(self)
         self.problems_label.setWordWrap(True)
         self.problems_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.problems_label.setStyleSheet("color: #c62828;")
+        self.problems_label.setStyleSheet(ERROR_STYLE)
         self.problems_label.hide()
         layout.addWidget(self.problems_label)
 
     # ------------------------------------------------------------ public API
 
-    def refresh(self, force: bool = True) -> bool:
-        """Reread the summaries; without force only when a file changed or a run is still running.
-
-        Returns whether the table was rebuilt.
-        """
-        signature = folder_signature(self.workspace.folder)
-        running = any(s.status == "running" for s in self.summaries)
-        # A running run is reread even when unchanged: its writer may have died, which makes it incomplete.
-        if not force and not running and signature is not None and signature == self._signature:
-            return False
-        self._signature = signature
-        try:
-            summaries = self.workspace.runs()
-            problems = list(self.workspace.problems)
-        except (EnsguiError, OSError) as exc:
-            summaries, problems = [], [f"cannot list {self.workspace.folder}: {exc}"]
-        self.summaries = summaries
-        self.problems = problems
-        self._fill(summaries)
-        self._show_problems(problems)
-        return True
+    def _listing_changed(self) -> None:
+        listing = self.context.index.listing
+        self.summaries = listing.summaries
+        self.problems = listing.problems
+        self._fill(self.summaries)
+        self._show_problems(self.problems)
 
     def selected_path(self) -> Path | None:
         rows = self.table.selectionModel().selectedRows()
@@ -211,7 +157,7 @@ class RunsView(QWidget):
     def compare_selected(self) -> None:
         paths = self.selected_paths()
         if paths:
-            self.compare_requested.emit(paths)
+            self.context.actions.compare_runs(paths)
 
     def _selection_changed(self) -> None:
         self.open_button.setEnabled(self.selected_path() is not None)
@@ -232,7 +178,7 @@ class RunsView(QWidget):
     def open_selected(self) -> None:
         path = self.selected_path()
         if path is not None:
-            self.run_opened.emit(path)
+            self.context.actions.open_run(path)
 
     def show_in_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.workspace.folder)))
@@ -272,7 +218,7 @@ class RunsView(QWidget):
                 item.setData(VALUE_ROLE, int(s.rows))
             else:
                 value = s.headline.get(HEADLINE_COLUMNS[column])
-                item = _SortItem(_fmt(value))
+                item = _SortItem(fmt(value))
                 item.setData(VALUE_ROLE, None if value is None else float(value))
             if column in ("members",) or column in HEADLINE_COLUMNS:
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -282,7 +228,7 @@ class RunsView(QWidget):
         name_item.setData(PATH_ROLE, str(s.path))
         name_item.setToolTip(str(s.path))
         status_item = items[COLUMNS.index("status")]
-        color = STATUS_COLORS.get(s.status)
+        color = status_color(s.status)
         if color is not None:
             status_item.setForeground(color)
             font = QFont(status_item.font())
@@ -307,7 +253,7 @@ class RunsView(QWidget):
     def _double_clicked(self, item: QTableWidgetItem) -> None:
         path = self.path_at(item.row())
         if path is not None:
-            self.run_opened.emit(path)
+            self.context.actions.open_run(path)
 
 
-__all__ = ["COLUMNS", "RunsView", "STATUS_COLORS", "folder_signature"]
+__all__ = ["COLUMNS", "RunsView"]

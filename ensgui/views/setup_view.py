@@ -38,7 +38,9 @@ from ..engine.sweep import DEFAULT_WIDTH_OBJECTS, EXAMPLE, GapValue, parse_gap_v
 from ..resources import PRESETS, preset_description, preset_paths
 from .schedule_preview import SchedulePreviewPlot
 from .schema_form import INVALID_STYLE, MESSAGE_STYLE, align_labels
+from .screens import AppContext, register_screen
 from .section_editor import SectionEditor
+from .theme import ERROR_STYLE
 
 DEBOUNCE_MS = 150
 TOP = "spec"  # the prefix SpecError messages give the top-level fields (name, seed, device)
@@ -46,7 +48,6 @@ TITLES = {TOP: "Experiment", "data": "Data", "model": "Model", "loss": "Loss", "
           "optimizer": "Optimiser", "schedule": "Schedule", "budget": "Budget", "evaluation": "Evaluation"}
 # Messages from cross-field checks start with the field they blame: "data.train_size = 70000 is invalid: ...".
 FIELD_IN_MESSAGE = re.compile(r"^\[?([A-Za-z_]\w*)\]?\.([A-Za-z_]\w*)\b")
-ERROR_STYLE = "color: #c62828;"
 # Style sheets do not pass fonts on to children, so only the group titles turn bold. A stored run is
 # shown with disabled editors; darker disabled text keeps its values readable (a palette would not
 # reach editors under a style sheet).
@@ -183,14 +184,21 @@ class ExperimentChoice(QGroupBox):
             widget.setEnabled(not read_only)
 
 
+@register_screen("setup", "Setup", order=10)
 class SetupView(QWidget):
-    """Compose an experiment: forms for every spec section, single run or gap sweep, a live plan preview and Start."""
+    """Compose an experiment: forms for every spec section, single run or gap sweep, a live plan preview and Start.
+
+    In a window (context given) Start asks the window to run the spec; on its own it only emits the requests.
+    """
 
     start_requested = Signal(object)  # a valid Spec
     sweep_requested = Signal(object, object, int)  # a valid Spec, its gap list, the width objects
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, context: AppContext | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        if context is not None:
+            self.start_requested.connect(context.actions.start_run)
+            self.sweep_requested.connect(context.actions.start_sweep)
         self._read_only = False
         self._last_folder = str(PRESETS)
         self._valid_spec: Spec | None = None

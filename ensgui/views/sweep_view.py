@@ -17,7 +17,7 @@ from ..engine.errors import EnsguiError
 from ..storage.sweep_store import SweepData, read_sweep
 from ..storage.workspace import Workspace
 from .export import export_button, plot_export_actions, table_export_actions
-from .metric_curves_plot import PALETTE
+from .theme import PALETTE
 from .panels import fmt, number_item, results_table, text_item, titled_panel
 from .run_header import header_labels
 from .workspace_picker import workspace_picker

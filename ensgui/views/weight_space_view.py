@@ -17,7 +17,7 @@ from ..engine import weight_space
 from ..storage.reader import RunData, SnapshotInfo, list_snapshots, read_run, read_snapshot
 from ..storage.workspace import Workspace
 from .export import export_button, plot_export_actions
-from .metric_curves_plot import PALETTE
+from .theme import PALETTE
 from .panels import titled_panel
 
 X_AXES: tuple[tuple[str, str], ...] = (("step", "training step"), ("epoch", "epoch"), ("row", "ensemble row"))

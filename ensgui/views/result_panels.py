@@ -1,0 +1,70 @@
+"""The result-panel registry: a tab of the Results screen for every kind of artefact a run file holds.
+
+A panel is a QWidget class registered with @register_result_panel(kind, title): it is shown for runs that store
+an artefact named kind or kind/... (/analysis/<kind> in the file). Its constructor takes (context, parent) and
+its show_run(loaded, prepared) draws the run; prepare, if given, is Qt-free work (histograms, say) run in the
+open-run worker, whose result is handed to show_run. A method with outputs of its own is one engine module that
+emits an Artefact plus one such panel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from PySide6.QtWidgets import QWidget
+
+from ..storage.opened_run import OpenedRun
+from .run_document import LoadedRun, Preparer
+
+
+class ResultPanel(Protocol):
+    def show_run(self, loaded: LoadedRun, prepared: Any) -> None:
+        """Draw this run's artefacts; prepared is what the panel's prepare returned (or a PrepareFailure)."""
+        ...
+
+
+@dataclass(frozen=True)
+class PanelEntry:
+    kind: str
+    title: str
+    order: int
+    factory: Callable[..., QWidget]
+    prepare: Preparer | None
+
+    @property
+    def key(self) -> str:
+        """The key its prepared value has in a LoadedRun."""
+        return f"panel:{self.kind}"
+
+
+RESULT_PANELS: dict[str, PanelEntry] = {}
+
+
+def register_result_panel(kind: str, title: str, order: int = 100,
+                          prepare: Preparer | None = None) -> Callable[[type], type]:
+    """Register a panel class for the artefacts of one kind (see the module docstring)."""
+
+    def add(cls: type) -> type:
+        if kind in RESULT_PANELS:
+            raise ValueError(f"a result panel for {kind!r} is registered twice")
+        RESULT_PANELS[kind] = PanelEntry(kind, title, order, cls, prepare)
+        return cls
+
+    return add
+
+
+def unregister_result_panel(kind: str) -> None:
+    """Remove a panel (a test's toy panel, say); unknown kinds are ignored."""
+    RESULT_PANELS.pop(kind, None)
+
+
+def panels_for(opened: OpenedRun) -> Sequence[PanelEntry]:
+    """The registered panels of the kinds this run stores, in their order."""
+    kinds = set(opened.kinds())
+    return sorted((e for e in RESULT_PANELS.values() if e.kind in kinds), key=lambda e: (e.order, e.kind))
+
+
+__all__ = ["PanelEntry", "RESULT_PANELS", "ResultPanel", "panels_for", "register_result_panel",
+           "unregister_result_panel"]

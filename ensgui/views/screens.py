@@ -1,0 +1,153 @@
+"""The screen registry and what every screen is given: one registered class per tab of the main window.
+
+A screen is a QWidget class registered with @register_screen(key, title, order); its constructor takes the
+AppContext and a parent. The window builds the registered screens in order, so a new screen is one module
+(imported by views.all_screens) and never an edit of the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QWidget
+
+from ..storage.workspace import Workspace
+from .run_document import RunDocument
+from .run_loader import RunLoader
+from .workspace_index import WorkspaceIndex
+
+if TYPE_CHECKING:
+    from ..engine.spec import Spec
+    from .run_controller import RunController
+
+
+class WindowActions(Protocol):
+    """What a screen may ask of the window it lives in."""
+
+    def start_run(self, spec: Spec) -> None: ...
+
+    def start_sweep(self, spec: Spec, gaps: tuple, width_objects: int) -> None: ...
+
+    def resume_sweep(self, path: Path) -> None: ...
+
+    def open_run(self, path: Path) -> None: ...
+
+    def compare_runs(self, paths: list[Path]) -> None: ...
+
+    def show_screen(self, key: str) -> None: ...
+
+    def warn(self, title: str, text: str) -> None: ...
+
+    def status(self, text: str) -> None: ...
+
+
+class NoWindow:
+    """The actions of a screen shown on its own (tests, a screen embedded elsewhere): it opens runs in the shared
+    document and records the rest."""
+
+    def __init__(self, document: RunDocument) -> None:
+        self.document = document
+        self.calls: list[tuple[str, tuple]] = []
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args: self.calls.append((name, args))
+
+    def open_run(self, path: Path) -> None:
+        self.calls.append(("open_run", (path,)))
+        self.document.open(path)
+
+
+@dataclass
+class AppContext:
+    """The workspace and its index, the open run, the loader of other runs, the run controller, the window."""
+
+    workspace: Workspace
+    index: WorkspaceIndex
+    document: RunDocument
+    loader: RunLoader
+    controller: RunController
+    actions: WindowActions
+    threads: int
+
+    @classmethod
+    def create(cls, workspace: Workspace, parent: QWidget | None = None, actions: WindowActions | None = None,
+               threads: int | None = None) -> AppContext:
+        """The shared objects for one window (or one screen on its own when actions is None)."""
+        from .run_controller import RunController, default_threads
+
+        document = RunDocument(parent)
+        controller = RunController(parent, threads=threads)
+        return cls(workspace, WorkspaceIndex(workspace, parent), document, RunLoader(parent), controller,
+                   actions if actions is not None else NoWindow(document),
+                   threads if threads is not None else default_threads())
+
+
+class FillWhenShown(QObject):
+    """Draws a screen when it can be seen: at once when it is visible (or stands alone, as in a test), else the
+    next time it is shown. Opening a run then costs the GUI thread only the screen the user is looking at."""
+
+    def __init__(self, widget: QWidget, fill: Callable[[], None]) -> None:
+        super().__init__(widget)
+        self.widget = widget
+        self.fill = fill
+        self.pending = False
+        widget.installEventFilter(self)
+
+    def request(self) -> None:
+        if self.widget.isVisible() or self.widget.window() is self.widget:
+            self.pending = False
+            self.fill()
+        else:
+            self.pending = True
+
+    def flush(self) -> None:
+        """Draw now whatever waits (a test that reads a hidden screen)."""
+        if self.pending:
+            self.pending = False
+            self.fill()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if watched is self.widget and event.type() == QEvent.Type.Show and self.pending:
+            self.pending = False
+            self.fill()
+        return False
+
+
+ScreenFactory = Callable[[AppContext, QWidget], QWidget]
+
+
+@dataclass(frozen=True)
+class ScreenEntry:
+    key: str
+    title: str
+    order: int
+    factory: ScreenFactory
+
+
+SCREENS: dict[str, ScreenEntry] = {}
+
+
+def register_screen(key: str, title: str, order: int) -> Callable[[type], type]:
+    """Register a QWidget class whose constructor takes (context, parent) as the tab `title`, placed by order."""
+
+    def add(cls: type) -> type:
+        if key in SCREENS:
+            raise ValueError(f"screen {key!r} is registered twice")
+        SCREENS[key] = ScreenEntry(key, title, order, cls)
+        return cls
+
+    return add
+
+
+def registered_screens() -> Sequence[ScreenEntry]:
+    return sorted(SCREENS.values(), key=lambda e: (e.order, e.key))
+
+
+__all__ = ["AppContext", "FillWhenShown", "NoWindow", "SCREENS", "ScreenEntry", "WindowActions", "register_screen",
+           "registered_screens"]

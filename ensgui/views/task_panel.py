@@ -1,0 +1,98 @@
+"""A long task's progress bar (phase, percent, elapsed, ETA from the engine) and its Cancel button."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QWidget
+
+from ..engine.events import Progress
+from .theme import format_duration
+
+RESOLUTION = 1000  # progress bar steps: a tenth of a percent
+
+
+def progress_text(progress: Progress) -> str:
+    """"37% — 1:02 elapsed, ETA 1:45" in training; other phases name themselves ("interpolating: a → b")."""
+    percent = int(100 * progress.done / progress.total) if progress.total else 0
+    what = "" if progress.phase == "training" else progress.phase
+    if progress.text:
+        what = f"{what}: {progress.text}" if what else progress.text
+    text = f"{percent}% — " + (f"{what} — " if what else "") + f"{format_duration(progress.elapsed)} elapsed"
+    if progress.done >= progress.total:
+        return text
+    return f"{text}, ETA {format_duration(progress.eta)}"
+
+
+class TaskPanel(QWidget):
+    """start() when a task begins, show_progress() for every Progress, finish() at its end; `cancel_requested` on
+    Cancel.
+
+    Extra widgets (an epoch label, say) can be put between the bar and the button with insert_widget.
+    """
+
+    cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setRange(0, RESOLUTION)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.setFormat("")
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setMinimumWidth(100)
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self._cancel_clicked)
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.addWidget(self.progress_bar, 1)
+        self._layout.addWidget(self.cancel_button)
+
+    def insert_widget(self, widget: QWidget) -> None:
+        self._layout.insertWidget(self._layout.count() - 1, widget)
+
+    def start(self, text: str = "starting") -> None:
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat(f"0% — {text}")
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setEnabled(True)
+
+    def show_progress(self, progress: Progress, suffix: str = "") -> None:
+        fraction = progress.done / progress.total if progress.total else 0.0
+        self.progress_bar.setValue(int(round(RESOLUTION * fraction)))
+        self.progress_bar.setFormat(progress_text(progress) + suffix)
+
+    def set_text(self, text: str) -> None:
+        self.progress_bar.setFormat(text)
+
+    def finish(self, status: str, elapsed: float | None) -> None:
+        """The task ended: a finished one fills the bar; every one says how it ended and after how long."""
+        if status == "finished":
+            self.progress_bar.setValue(RESOLUTION)
+        percent = self.progress_bar.value() * 100 // RESOLUTION
+        self.progress_bar.setFormat(f"{percent}% — {status} after {format_duration(elapsed)}")
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setEnabled(False)
+
+    def reset(self) -> None:
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("")
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setEnabled(False)
+
+    def set_cancelling(self) -> None:
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setText("Cancelling…")
+
+    def value(self) -> int:
+        return self.progress_bar.value()
+
+    def text(self) -> str:
+        return self.progress_bar.text()
+
+    def _cancel_clicked(self) -> None:
+        self.set_cancelling()
+        self.cancel_requested.emit()
+
+
+__all__ = ["RESOLUTION", "TaskPanel", "progress_text"]
