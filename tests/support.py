@@ -70,7 +70,7 @@ def compute_and_check_interpolation(qtbot, window, path: Path, pairs: int) -> No
 
     from ensgui.storage.analysis import read_interpolations
 
-    view = window.interpolation
+    view = window.screen("interpolation")
     window.tabs.setCurrentWidget(view)
     assert view.mode() == "final" and len(view.selected_pairs()) == pairs
     view.train_spin.setValue(500)

@@ -44,16 +44,22 @@ def write_interpolation(path: Path | str, label: str, result: InterpolationResul
     store_artefact(path, Artefact(f"{INTERPOLATION_ARTEFACT}/{label}", arrays, attrs))
 
 
-def interpolations_in(f: h5py.File) -> dict[str, StoredInterpolation]:
-    """Every complete interpolation of an open run file, label -> (curves, attributes), in the order stored."""
+def stored_interpolations(artefacts: Mapping[str, Artefact]) -> dict[str, StoredInterpolation]:
+    """The complete interpolations among artefacts named interpolation/<label> (read from a file, or emitted by
+    the task as it stores them), label -> (curves, attributes), in the order given."""
     out: dict[str, StoredInterpolation] = {}
     prefix = f"{INTERPOLATION_ARTEFACT}/"
-    for name, artefact in artefacts_in(f, INTERPOLATION_ARTEFACT).items():
-        if any(n not in artefact.arrays for n in InterpolationResult.ARRAYS):
+    for name, artefact in artefacts.items():
+        if not name.startswith(prefix) or any(n not in artefact.arrays for n in InterpolationResult.ARRAYS):
             continue  # a foreign or half-written entry: show what is complete
         values = {n: np.asarray(artefact.arrays[n], dtype=np.float64) for n in InterpolationResult.ARRAYS}
         out[name[len(prefix):]] = StoredInterpolation(InterpolationResult(**values), dict(artefact.attrs))
     return out
+
+
+def interpolations_in(f: h5py.File) -> dict[str, StoredInterpolation]:
+    """Every complete interpolation of an open run file, label -> (curves, attributes), in the order stored."""
+    return stored_interpolations(artefacts_in(f, INTERPOLATION_ARTEFACT))
 
 
 def read_interpolations(path: Path | str) -> dict[str, StoredInterpolation]:
@@ -75,4 +81,4 @@ def interpolation_meta(a: SnapshotInfo, b: SnapshotInfo, train_objects: int, **e
 
 
 __all__ = ["INTERPOLATION", "StoredInterpolation", "interpolation_meta", "interpolations_in", "read_interpolations",
-           "write_interpolation"]
+           "stored_interpolations", "write_interpolation"]

@@ -120,7 +120,7 @@ def open_run(path: Path | str) -> Iterator[h5py.File]:
         f = h5py.File(path, "r", **OPEN_OPTIONS)
     except OSError as exc:
         raise RunFileError(f"{path} is not a readable ensgui run file (truncated or not HDF5): "
-                           f"{_one_line(exc)}") from None
+                           f"{one_line(exc)}") from None
     try:
         fmt = f.attrs.get(L.ATTR_FORMAT)
         if fmt is None:
@@ -136,17 +136,19 @@ def open_run(path: Path | str) -> Iterator[h5py.File]:
             # A file cut short after its header (or caught mid-write) fails only when a dataset is read;
             # h5py reports a half-written group index as RuntimeError.
             raise RunFileError(f"{path} is damaged and cannot be read (truncated or caught mid-write): "
-                               f"{_one_line(exc)}") from None
+                               f"{one_line(exc)}") from None
     finally:
         f.close()
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (HDF5's span several)."""
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
 
 
-def _text(value: Any) -> str:
+def attr_text(value: Any) -> str:
+    """An HDF5 attribute as text: bytes decoded, None as ""."""
     if value is None:
         return ""
     if isinstance(value, bytes):
@@ -192,7 +194,7 @@ def _process_alive(pid: int, started: int | None) -> bool:
 def writer_alive(attrs: h5py.AttributeManager, path: Path) -> bool:
     """Whether the process that wrote a "running" file can still be writing it."""
     pid = attrs.get(L.ATTR_PID)
-    host = _text(attrs.get(L.ATTR_HOSTNAME))
+    host = attr_text(attrs.get(L.ATTR_HOSTNAME))
     if pid is None:
         return False
     if host == socket.gethostname():
@@ -209,7 +211,7 @@ def writer_alive(attrs: h5py.AttributeManager, path: Path) -> bool:
 
 
 def _status(f: h5py.File, path: Path) -> str:
-    status = _text(f.attrs.get(L.ATTR_STATUS)) or L.STATUS_RUNNING
+    status = attr_text(f.attrs.get(L.ATTR_STATUS)) or L.STATUS_RUNNING
     if status == L.STATUS_RUNNING and not writer_alive(f.attrs, path):
         return L.STATUS_INCOMPLETE
     return status
@@ -229,7 +231,7 @@ def _section_name(values: dict[str, Any], section: str) -> str:
 
 def _summary(f: h5py.File, path: Path) -> RunSummary:
     a = f.attrs
-    values = _spec_sections(_text(a.get(L.ATTR_SPEC)))
+    values = _spec_sections(attr_text(a.get(L.ATTR_SPEC)))
     rows = f[L.SCHEDULE].attrs.get(L.ATTR_ROWS, 0) if L.SCHEDULE in f else 0
     headline: dict[str, float] = {}
     curves_path = f"{L.eval_path('test')}/{L.CURVES}"
@@ -245,9 +247,9 @@ def _summary(f: h5py.File, path: Path) -> RunSummary:
         method=_section_name(values, "method"),
         dataset=_section_name(values, "data"),
         model=_section_name(values, "model"),
-        created=_text(a.get(L.ATTR_CREATED)),
+        created=attr_text(a.get(L.ATTR_CREATED)),
         rows=int(rows),
-        device=_text(a.get(L.ATTR_DEVICE)),
+        device=attr_text(a.get(L.ATTR_DEVICE)),
         headline=headline,
     )
 
@@ -290,13 +292,13 @@ def run_data_in(f: h5py.File, path: Path, with_probs: bool = True) -> RunData:
     """read_run of a file that is already open."""
     a = f.attrs
     summary = _summary(f, path)
-    spec_toml = _text(a.get(L.ATTR_SPEC))
+    spec_toml = attr_text(a.get(L.ATTR_SPEC))
     schedule = f[L.SCHEDULE] if L.SCHEDULE in f else None
     metrics: dict[int, dict[str, np.ndarray]] = {}
     for member, group in sorted(f.get(L.METRICS, {}).items(), key=lambda item: int(item[0])):
         metrics[int(member)] = {name: group[name][()] for name in group}
     evaluations = {split: _read_eval(group, with_probs) for split, group in f.get(L.EVAL, {}).items()}
-    log = [_text(line) for line in f[L.LOG][()]] if L.LOG in f else []
+    log = [attr_text(line) for line in f[L.LOG][()]] if L.LOG in f else []
     elapsed = a.get(L.ATTR_ELAPSED)
     extra = {key[len(L.EXTRA_PREFIX):]: float(a[key]) for key in a if key.startswith(L.EXTRA_PREFIX)}
     return RunData(
@@ -304,13 +306,13 @@ def run_data_in(f: h5py.File, path: Path, with_probs: bool = True) -> RunData:
         summary=summary,
         spec_toml=spec_toml,
         spec=_parse_spec(spec_toml),
-        error=_text(a.get(L.ATTR_ERROR)),
+        error=attr_text(a.get(L.ATTR_ERROR)),
         lr=schedule["lr"][()] if schedule is not None else np.zeros(0),
         snapshots=schedule["snapshots"][()] if schedule is not None else np.zeros(0, dtype=np.int64),
         iters_per_epoch=int(schedule.attrs.get(L.ATTR_ITERS_PER_EPOCH, 0)) if schedule is not None else 0,
         epochs=int(schedule.attrs.get(L.ATTR_EPOCHS, 0)) if schedule is not None else 0,
         members=int(schedule.attrs.get(L.ATTR_MEMBERS, 0)) if schedule is not None else 0,
-        row_names=[_text(n) for n in a.get(L.ATTR_ROW_NAMES, [])],
+        row_names=[attr_text(n) for n in a.get(L.ATTR_ROW_NAMES, [])],
         metrics=metrics,
         eval=evaluations,
         log=log,
@@ -433,7 +435,8 @@ class StoredRunReader:
 # ---------------------------------------------------------------- artefacts (/analysis)
 
 
-def _attr_python(value: Any) -> Any:
+def attr_value(value: Any) -> Any:
+    """An HDF5 attribute as a plain Python value: bytes decoded, numpy scalars unwrapped."""
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, np.generic):
@@ -462,7 +465,7 @@ def artefacts_in(f: h5py.File, prefix: str = "") -> dict[str, Artefact]:
         if not name:
             continue  # an empty /analysis
         arrays = {key: item[()] for key, item in leaf.items() if isinstance(item, h5py.Dataset)}
-        attrs = {key: _attr_python(value) for key, value in leaf.attrs.items()}
+        attrs = {key: attr_value(value) for key, value in leaf.attrs.items()}
         out[name] = Artefact(name, arrays, attrs)
     return out
 

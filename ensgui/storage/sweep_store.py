@@ -18,7 +18,7 @@ from ..engine.events import Artefact
 from ..engine.spec import Spec
 from ..engine.width import TraceEstimate, WidthResult
 from . import layout as L
-from .reader import OPEN_OPTIONS, process_start, read_artefact, writer_alive
+from .reader import OPEN_OPTIONS, attr_text, attr_value, one_line, process_start, read_artefact, writer_alive
 from .writer import store_artefact
 
 SWEEP_KIND = "gap_sweep"
@@ -151,7 +151,7 @@ class SummaryFile:
                     f.create_dataset(name, data=np.array(rows, dtype=np.float64).reshape(len(points), 2))
             os.replace(temporary, self.path)
         except OSError as exc:
-            raise RunFileError(f"cannot write the sweep summary {self.path}: {_one_line(exc)}") from None
+            raise RunFileError(f"cannot write the sweep summary {self.path}: {one_line(exc)}") from None
 
 
 # ---------------------------------------------------------------- reading a summary
@@ -165,11 +165,11 @@ def read_sweep(path: Path | str) -> SweepData:
     try:
         f = h5py.File(path, "r", **OPEN_OPTIONS)
     except OSError as exc:
-        raise RunFileError(f"{path} is not a readable gap-sweep file (truncated or not HDF5): {_one_line(exc)}") \
+        raise RunFileError(f"{path} is not a readable gap-sweep file (truncated or not HDF5): {one_line(exc)}") \
             from None
     try:
         a = f.attrs
-        if _text(a.get("kind")) != SWEEP_KIND:
+        if attr_text(a.get("kind")) != SWEEP_KIND:
             raise RunFileError(f"{path} is not a gap-sweep summary (no kind = '{SWEEP_KIND}'); open run files with "
                                f"`ensgui show` on the run itself")
         if int(a.get("sweep_format", 0)) > SWEEP_FORMAT:
@@ -179,22 +179,22 @@ def read_sweep(path: Path | str) -> SweepData:
         n = arrays["gaps"].shape[0]
         if any(len(v) != n for v in arrays.values()) or any(arrays[t].shape != (n, 2) for t in TRACES):
             raise RunFileError(f"{path} is damaged: its datasets have different numbers of points")
-        status = _text(a.get("status")) or "running"
+        status = attr_text(a.get("status")) or "running"
         if status == "running" and not writer_alive(a, path):
             status = L.STATUS_INCOMPLETE
         known = {"kind", "sweep_format", "spec", "created", "status", "requested", "error", "width_objects"}
         return SweepData(
-            path=path, spec_toml=_text(a.get("spec")), created=_text(a.get("created")), status=status,
-            requested=_text(a.get("requested")), error=_text(a.get("error")),
+            path=path, spec_toml=attr_text(a.get("spec")), created=attr_text(a.get("created")), status=status,
+            requested=attr_text(a.get("requested")), error=attr_text(a.get("error")),
             width_objects=int(a.get("width_objects", 0)), gaps=np.asarray(arrays["gaps"], dtype=np.float64),
-            **{name: [_text(v) for v in arrays[name]] for name in STRINGS},
+            **{name: [attr_text(v) for v in arrays[name]] for name in STRINGS},
             **{name: np.asarray(arrays[name], dtype=np.float64) for name in (*SCALARS, *TRACES)},
-            extra={k: _python(v) for k, v in a.items() if k not in known},
+            extra={k: attr_value(v) for k, v in a.items() if k not in known},
         )
     except RunFileError:
         raise
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise RunFileError(f"{path} is damaged and cannot be read as a gap sweep: {_one_line(exc)}") from None
+        raise RunFileError(f"{path} is damaged and cannot be read as a gap sweep: {one_line(exc)}") from None
     finally:
         f.close()
 
@@ -204,22 +204,6 @@ def read_sweep(path: Path | str) -> SweepData:
 
 def _now() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _python(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 __all__ = ["PointRecord", "SWEEP_KIND", "SummaryFile", "SweepData", "read_sweep", "read_width", "width_artefact",

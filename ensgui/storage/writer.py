@@ -20,7 +20,7 @@ from ..engine.errors import RunFileError
 from ..engine.events import (Artefact, Event, EpochEnded, Evaluated, LogLine, MemberData, RunEnded, RunStarted, Scalar,
                              SnapshotTaken)
 from . import layout as L
-from .reader import OPEN_OPTIONS, open_for_append, process_start, writer_alive
+from .reader import OPEN_OPTIONS, attr_value, one_line, open_for_append, process_start, writer_alive
 
 STRING = h5py.string_dtype("utf-8")
 PROBS_CHUNK_VALUES = 2**18  # about 1 MiB of float32 per chunk: one member's predictions read in a few chunks
@@ -109,7 +109,7 @@ class RunWriter:
                 f.flush()
         except (OSError, ValueError) as exc:
             self._broken = True
-            raise RunFileError(f"cannot create run file {self.path}: {_one_line(exc)}") from None
+            raise RunFileError(f"cannot create run file {self.path}: {one_line(exc)}") from None
         self.started = True
         self.flush()
 
@@ -152,7 +152,7 @@ class RunWriter:
         except (OSError, ValueError, KeyError) as exc:
             # Stop writing: the run fails with this message and later events must not raise again.
             self._broken = True
-            raise RunFileError(f"cannot write run file {self.path}: {_one_line(exc)}") from None
+            raise RunFileError(f"cannot write run file {self.path}: {one_line(exc)}") from None
 
     def _write_pending(self, f: h5py.File) -> None:
         for data in self._member_data:
@@ -240,19 +240,11 @@ def _write_evaluation(f: h5py.File, ev: Evaluated) -> None:
 # ---------------------------------------------------------------- artefacts
 
 
-def _attr_value(value: Any) -> Any:
+def _storable(value: Any) -> Any:
     """Attributes are text, numbers or booleans; anything else is stored as its text."""
     if isinstance(value, (str, bool, int, float, np.integer, np.floating, np.bool_)):
         return value
     return str(value)
-
-
-def _python(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _require_groups(f: h5py.File, parts: list[str]) -> h5py.Group:
@@ -293,7 +285,7 @@ def write_artefact(f: h5py.File, artefact: Artefact) -> h5py.Group:
             else:
                 group.create_dataset(key, data=array)
     for key, value in artefact.attrs.items():
-        group.attrs[str(key)] = _attr_value(value)
+        group.attrs[str(key)] = _storable(value)
     return group
 
 
@@ -310,11 +302,11 @@ def store_artefact(path: Path | str, artefact: Artefact) -> None:
     try:
         f = open_for_append(path)
     except OSError as exc:
-        raise RunFileError(f"cannot open {path} to store {artefact.name}: {_one_line(exc)}") from None
+        raise RunFileError(f"cannot open {path} to store {artefact.name}: {one_line(exc)}") from None
     try:
         if f.attrs.get(L.ATTR_FORMAT) is None:
             raise RunFileError(f"{path} is not an ensgui run file (no '{L.ATTR_FORMAT}' attribute)")
-        status = _python(f.attrs.get(L.ATTR_STATUS)) or L.STATUS_RUNNING
+        status = attr_value(f.attrs.get(L.ATTR_STATUS)) or L.STATUS_RUNNING
         if status == L.STATUS_RUNNING:
             why = ("is still being written by its run" if writer_alive(f.attrs, path)
                    else "says 'running' but its writer has stopped (an incomplete run)")
@@ -323,11 +315,6 @@ def store_artefact(path: Path | str, artefact: Artefact) -> None:
         group.attrs[L.ATTR_ARTEFACT_CREATED] = datetime.now().astimezone().isoformat(timespec="seconds")
         f.flush()
     except (OSError, ValueError, KeyError) as exc:
-        raise RunFileError(f"cannot store {artefact.name} in {path}: {_one_line(exc)}") from None
+        raise RunFileError(f"cannot store {artefact.name} in {path}: {one_line(exc)}") from None
     finally:
         f.close()
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__

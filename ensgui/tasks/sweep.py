@@ -18,7 +18,7 @@ from ..engine.sweep import MEAN, GapValue, SweepPlan, parse_gap_values, plan_swe
 from ..engine.task_state import TaskState
 from ..engine.width import DEFAULT_MAX_ITER, DEFAULT_TOL, DEFAULT_WIDTH_OBJECTS, TraceEstimate, WidthResult
 from ..storage import layout as L
-from ..storage.reader import final_snapshot, mean_train_margin, read_margins, read_run
+from ..storage.reader import final_snapshot, mean_train_margin, one_line, read_margins, read_run
 from ..storage.sweep_store import SCALARS, TRACES, PointRecord, SummaryFile, SweepData, read_sweep, read_width
 from ..storage.workspace import Workspace
 from .run import run_to_file
@@ -63,7 +63,7 @@ def resume_gap_sweep(path: Path | str, state: TaskState, threads: int | None = N
         plan = plan_sweep(parse_gap_values(earlier.requested))
         probes, tol = int(earlier.extra["probes"]), float(earlier.extra["tol"])
     except (EnsguiError, KeyError, ValueError) as exc:
-        raise RunFileError(f"{earlier.path} cannot be resumed, its settings are unreadable ({_one_line(exc)}); "
+        raise RunFileError(f"{earlier.path} cannot be resumed, its settings are unreadable ({one_line(exc)}); "
                            f"start a new sweep") from None
     for label, run in zip(earlier.labels, earlier.run_paths()):
         if not run.is_file():
@@ -220,10 +220,6 @@ def _gap_text(gap: GapValue) -> str:
 
 def _now() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 __all__ = ["final_row", "point_values", "predicted_margins", "resume_gap_sweep", "run_gap_sweep"]

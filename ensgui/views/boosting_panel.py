@@ -2,22 +2,57 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSplitter, QTableWidget, QTabWidget,
                                QVBoxLayout, QWidget)
 
+from ..storage import layout as L
+from ..storage.opened_run import OpenedRun
 from ..storage.reader import BoostingData, RunData
 from .export import export_button, plot_export_actions, table_export_actions
-from .margin_histogram_plot import MarginHistogramPlot, margin_bin_edges
+from .margin_histogram_plot import Histogram, MarginHistogramPlot, histograms_of
+from .message_stack import PlotOrMessage
 from .metric_curves_plot import MetricCurvesPlot, metric_label, metric_short
 from .panels import number_item, results_table, text_item
+from .result_panels import register_result_panel
+from .run_document import LoadedRun, PrepareFailure
+from .screens import AppContext
+from .theme import HINT_STYLE, fmt
 
 SPLITS: tuple[tuple[str, str], ...] = (("test", "test"), ("val", "validation"))
 METRICS: tuple[str, ...] = ("error", "nll", "cnll")
 VARIANT_LABELS = {"save_mean": "save mean: g = 2 mean(m) − m", "zero_mean": "zero mean: g = mean(m) − m"}
 MARGINS_OF_LABELS = {"previous": "margins of the previous model", "ensemble": "margins of the running ensemble"}
 GAP_AXIS = "per-object gap g_i"
+ROUND_COLUMNS = ["model", "mean margin", "margin > 0", "mean gap", "std gap", "min gap", "max gap", "gap < 0"]
+
+
+@dataclass(frozen=True)
+class BoostingRounds:
+    """The stored rounds and what the tab shows of them, computed in the worker that opens the run."""
+
+    data: BoostingData
+    gaps: list[Histogram]  # one per round, all over the same bins
+    rounds: list[list[object]]  # a row of ROUND_COLUMNS per round
+
+
+def round_label(model: int) -> str:
+    return f"model {int(model) + 1}"
+
+
+def prepare_boosting(opened: OpenedRun) -> BoostingRounds:
+    """Every round's gap histogram and statistics (Qt-free)."""
+    b = BoostingData.from_artefact(opened.artefacts[L.BOOSTING_ARTEFACT])
+    # One set of bins for every round, so the overlaid histograms compare bin by bin.
+    gaps = histograms_of("raw", [(round_label(m), g) for m, g in zip(b.models, b.gaps)])
+    rounds = []
+    for model, g, m in zip(b.models, b.gaps.astype(np.float64), b.margins.astype(np.float64)):
+        rounds.append([round_label(model), float(m.mean()), float((m > 0).mean()), float(g.mean()), float(g.std()),
+                       float(g.min()), float(g.max()), float((g < 0).mean())])
+    return BoostingRounds(b, gaps, rounds)
 
 
 def _fill_table(table: QTableWidget, header: list[str], rows: list[list[object]]) -> None:
@@ -28,45 +63,52 @@ def _fill_table(table: QTableWidget, header: list[str], rows: list[list[object]]
     table.setHorizontalHeaderLabels(header)
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
-            text = f"{value:.4g}" if isinstance(value, float) else str(value)
+            text = fmt(value) if isinstance(value, float) else str(value)
             table.setItem(r, c, number_item(text, value) if isinstance(value, (int, float)) else text_item(text))
 
 
+@register_result_panel("boosting", "Boosting", order=20, prepare=prepare_boosting)
 class BoostingPanel(QWidget):
-    """set_run(run, boosting) shows one gap-boosting run: the gaps of every round over common bins, and the
+    """show_run(loaded, prepared) shows one gap-boosting run: the gaps of every round over common bins, and the
     split's error / NLL / CNLL of the first k models (the run's eval curves, in training order)."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.context = context
         self.run: RunData | None = None
         self.boosting: BoostingData | None = None
         self._build()
 
     def _build(self) -> None:
-        outer = QVBoxLayout(self)
+        box = self.content = QWidget(self)
+        self.stack = PlotOrMessage(box, self)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stack)
+        outer = QVBoxLayout(box)
         outer.setContentsMargins(0, 4, 0, 0)
         outer.setSpacing(4)
         controls = QHBoxLayout()
-        controls.addWidget(QLabel("Split:", self))
-        self.split_combo = QComboBox(self)
+        controls.addWidget(QLabel("Split:", box))
+        self.split_combo = QComboBox(box)
         for key, text in SPLITS:
             self.split_combo.addItem(text, key)
         self.split_combo.currentIndexChanged.connect(lambda _: self._fill_metrics())
         controls.addWidget(self.split_combo)
         controls.addSpacing(12)
-        controls.addWidget(QLabel("Metric:", self))
-        self.metric_combo = QComboBox(self)
+        controls.addWidget(QLabel("Metric:", box))
+        self.metric_combo = QComboBox(box)
         for name in METRICS:
             self.metric_combo.addItem(metric_label(name), name)
         self.metric_combo.currentIndexChanged.connect(lambda _: self._fill_metrics())
         controls.addWidget(self.metric_combo)
         controls.addSpacing(12)
-        self.about_label = QLabel("", self)
-        self.about_label.setStyleSheet("color: #555;")
+        self.about_label = QLabel("", box)
+        self.about_label.setStyleSheet(HINT_STYLE)
         controls.addWidget(self.about_label, 1)
         outer.addLayout(controls)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter = QSplitter(Qt.Orientation.Horizontal, box)
         self.gaps_plot = MarginHistogramPlot(splitter, title="gaps per round")
         self.metrics_plot = MetricCurvesPlot(splitter)
         self.metrics_plot.setMinimumHeight(200)
@@ -96,9 +138,15 @@ class BoostingPanel(QWidget):
 
     # ------------------------------------------------------------ public API
 
-    def set_run(self, run: RunData, boosting: BoostingData) -> None:
-        """Show a run and its stored boosting rounds."""
+    def show_run(self, loaded: LoadedRun, prepared: BoostingRounds | PrepareFailure | None) -> None:
+        """Show a run and its stored boosting rounds, as prepare_boosting found them."""
+        if not isinstance(prepared, BoostingRounds):
+            reason = prepared.message if isinstance(prepared, PrepareFailure) else "they were not read"
+            self.stack.show_message(f"The boosting rounds cannot be shown: {reason}")
+            return
+        run, boosting = loaded.opened.run, prepared.data
         self.run, self.boosting = run, boosting
+        self.stack.show_content()
         model = self.split_combo.model()
         for i in range(self.split_combo.count()):
             model.item(i).setEnabled(self.split_combo.itemData(i) in run.eval)
@@ -108,7 +156,7 @@ class BoostingPanel(QWidget):
         source = MARGINS_OF_LABELS.get(boosting.margins_of, boosting.margins_of)
         self.about_label.setText(f"{variant} · {source} · "
                                  f"{len(boosting.models)} round(s) on {boosting.gaps.shape[1]} training objects")
-        self._fill_gaps()
+        self._fill_gaps(prepared)
         self._fill_metrics()
 
     def histograms(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -135,26 +183,12 @@ class BoostingPanel(QWidget):
     def _metric(self) -> str:
         return str(self.metric_combo.currentData())
 
-    def _round_label(self, row: int) -> str:
-        return f"model {int(self.boosting.models[row]) + 1}"
-
-    def _fill_gaps(self) -> None:
-        b = self.boosting
-        series = [(self._round_label(r), b.gaps[r]) for r in range(len(b.models))]
-        # One set of bins for every round, so the overlaid histograms compare bin by bin.
-        edges = margin_bin_edges("raw", [g for _, g in series])
-        self.gaps_plot.set_margins("raw", series, edges=edges, title="gaps per round (same bins)")
+    def _fill_gaps(self, prepared: BoostingRounds) -> None:
+        self.gaps_plot.set_histograms("raw", prepared.gaps, title="gaps per round (same bins)")
         self.gaps_plot.getPlotItem().setLabel("bottom", GAP_AXIS)
         header, rows = self.gaps_plot.csv_contents()
         _fill_table(self.histogram_table, header, rows)
-        rounds = []
-        for r in range(len(b.models)):
-            g = b.gaps[r].astype(np.float64)
-            m = b.margins[r].astype(np.float64)
-            rounds.append([self._round_label(r), float(m.mean()), float((m > 0).mean()), float(g.mean()),
-                           float(g.std()), float(g.min()), float(g.max()), float((g < 0).mean())])
-        _fill_table(self.rounds_table, ["model", "mean margin", "margin > 0", "mean gap", "std gap", "min gap",
-                                        "max gap", "gap < 0"], rounds)
+        _fill_table(self.rounds_table, ROUND_COLUMNS, prepared.rounds)
 
     def _fill_metrics(self) -> None:
         if self.run is None:
@@ -181,4 +215,4 @@ class BoostingPanel(QWidget):
         return f"{name}-{what}" if what.startswith("gap") or what == "rounds" else f"{name}-{self._split()}-{what}"
 
 
-__all__ = ["BoostingPanel"]
+__all__ = ["BoostingPanel", "BoostingRounds", "prepare_boosting"]

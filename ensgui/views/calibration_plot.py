@@ -8,13 +8,13 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QWidget
 
-from ..engine import metrics
 from ..engine.metrics import ReliabilityDiagram
+from .theme import PALETTE
 
 N_BINS = 15  # the ECE of the stored curves uses 15 equal-width bins (methods.md section 0)
 
-ACCURACY_COLOR = "#1f77b4"
-GAP_COLOR = "#d62728"
+ACCURACY_COLOR = PALETTE[0]
+GAP_COLOR = PALETTE[3]
 COUNT_COLOR = "#9a9a9a"
 
 
@@ -43,7 +43,7 @@ def legend_corner(diagram: ReliabilityDiagram) -> str:
 
 
 class CalibrationPlot(pg.GraphicsLayoutWidget):
-    """set_probs(ensemble probs (N, C), labels) draws the reliability diagram of metrics.reliability.
+    """set_diagram(diagram) draws a reliability diagram computed beforehand (metrics.reliability, in a worker).
 
     The diagram is on top; below it, sharing the confidence axis, the number of objects in each bin.
     """
@@ -99,11 +99,8 @@ class CalibrationPlot(pg.GraphicsLayoutWidget):
         """The reliability diagram's plot (the counts plot is below it)."""
         return self.plot_item
 
-    def set_probs(self, probs: np.ndarray, labels: np.ndarray, n_bins: int = N_BINS, what: str = "") -> None:
-        """Diagram of ensemble-averaged probabilities (N, C); what names them in the title (e.g. "test, k = 5")."""
-        self.set_diagram(metrics.reliability(probs, labels, n_bins), what)
-
     def set_diagram(self, diagram: ReliabilityDiagram, what: str = "") -> None:
+        """Draw a diagram already computed; what names its predictions in the title (e.g. "test, k = 5")."""
         self.diagram = diagram
         lo, hi = diagram.edges[:-1], diagram.edges[1:]
         accuracy = np.nan_to_num(diagram.accuracy, nan=0.0)

@@ -2,37 +2,39 @@
 
 from __future__ import annotations
 
-import html
 import math
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QShowEvent
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
-                               QListWidgetItem, QMessageBox, QPushButton, QSplitter, QStackedWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidgetItem, QPushButton, QSplitter,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..engine import comparison
-from ..engine.errors import EnsguiError
-from ..storage.reader import RunData, RunSummary, read_run, read_summary
-from ..storage.workspace import Workspace, same_file
-from .export import export_button, plot_export_actions
+from ..engine.errors import RunFileError
+from ..storage.opened_run import FileStamp, file_stamp
+from ..storage.reader import RunData, RunSummary
+from ..storage.workspace import same_file
+from .dee_plot import DeePlot
+from .export import export_button, plot_export_actions, save_text
+from .message_stack import PlotOrMessage
 from .metric_curves_plot import MetricCurvesPlot, metric_label, metric_short
-from .theme import PALETTE
 from .panels import number_item, results_table, text_item, titled_panel
+from .reference_picker import ReferencePicker, references
+from .screens import AppContext, FillWhenShown, register_screen
+from .theme import ERROR_COLOR, HINT_STYLE, color
 from .workspace_picker import workspace_picker
 
 SPLIT = "test"
 COMPARED_METRICS: tuple[str, ...] = ("error", "nll", "cnll", "ece")
 DEFAULT_METRIC = "cnll"
-REFERENCE_METHOD = "deep_ensemble"
 DEE_METRIC = "cnll"
 TABLE_METRICS: tuple[str, ...] = ("error", "cnll")
 # Statuses whose evaluation is final: a cancelled run keeps the members it finished and evaluated.
 COMPARABLE_STATUSES = ("finished", "cancelled")
 PATH_ROLE = Qt.ItemDataRole.UserRole + 2
+SIZES_TIP = "Ensemble sizes to tabulate, e.g. 1, 5, 10, 100; empty for automatic"
 
 # Table header groups, as in the Pitfalls tables: error in percent.
 TABLE_GROUP_NAMES: dict[str, str] = {"error": "error (%)", "cnll": "CNLL"}
@@ -52,12 +54,20 @@ def parse_sizes(text: str) -> tuple[int, ...] | None:
     return tuple(sorted(set(sizes)))
 
 
-class ComparisonView(QWidget):
-    """Compares runs of the workspace: tick them in the list (or set_runs(paths)) to overlay and tabulate them."""
 
-    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
+
+@register_screen("compare", "Compare", order=60)
+class ComparisonView(QWidget):
+    """Compares runs of the workspace: tick them in the list (or set_runs(paths)) to overlay and tabulate them.
+
+    The list comes from the workspace index; the ticked runs and the DEE reference are read by the shared run
+    loader in its worker, and the screen redraws as each arrives.
+    """
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.workspace = workspace
+        self.context = context
+        self.workspace = context.workspace
         # Not "metric": that would shadow QPaintDevice.metric, which Qt calls to size the widget.
         self.shown_metric = DEFAULT_METRIC
         self.summaries: list[RunSummary] = []
@@ -68,10 +78,17 @@ class ComparisonView(QWidget):
         self.sizes: tuple[int, ...] | None = None  # None: comparison.default_sizes
         self.problems: list[str] = []
         self._checked: list[Path] = []
-        self._cache: dict[Path, tuple[float, RunData]] = {}
+        self._comparable: list[RunSummary] | None = None  # the index's comparable runs, as last listed
+        self._listed: set[Path] = set()  # their resolved paths
+        self._asked: set[Path] = set()  # asked of the loader, not answered yet
+        self._failures: dict[Path, tuple[FileStamp | None, str]] = {}  # why a file could not be read, as it was
         self._filling = False
         self._build()
-        self.refresh()
+        self._redraw = FillWhenShown(self, self._update)
+        context.index.changed.connect(self._listing_changed)
+        context.loader.ready.connect(self._run_ready)
+        context.loader.failed.connect(self._run_failed)
+        self._listing_changed()
 
     # ------------------------------------------------------------ layout
 
@@ -101,75 +118,30 @@ class ComparisonView(QWidget):
         self.metric_combo.currentIndexChanged.connect(self._metric_changed)
         controls.addWidget(self.metric_combo)
         controls.addSpacing(16)
-        controls.addWidget(QLabel("DEE reference (deep ensemble):", main))
-        self.reference_combo = QComboBox(main)
-        self.reference_combo.setMinimumContentsLength(30)
-        self.reference_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.reference_combo.currentIndexChanged.connect(self._reference_changed)
-        controls.addWidget(self.reference_combo)
+        self.reference_picker = ReferencePicker(main)
+        self.reference_picker.changed.connect(self._reference_changed)
+        self.reference_combo = self.reference_picker.combo
+        controls.addWidget(self.reference_picker)
         controls.addStretch(1)
         right.addLayout(controls)
 
         vertical = QSplitter(Qt.Orientation.Vertical, main)
         plots = QSplitter(Qt.Orientation.Horizontal, vertical)
-        self.curves_plot = MetricCurvesPlot(plots)
+        self.curves_plot = MetricCurvesPlot()
+        self.curves_stack = PlotOrMessage(self.curves_plot, plots)
         self.curves_actions = plot_export_actions(self.curves_plot, lambda: f"compare-{self.shown_metric}")
-        self.dee_stack = QStackedWidget(plots)
-        self.dee_plot = pg.PlotWidget(self.dee_stack)
-        self.dee_plot.setMinimumHeight(220)
-        self.dee_message = QLabel("", self.dee_stack)
-        self.dee_message.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.dee_message.setWordWrap(True)
-        self.dee_message.setStyleSheet("color: #555; padding: 16px; background: white;")
-        self.dee_stack.addWidget(self.dee_plot)
-        self.dee_stack.addWidget(self.dee_message)
-        self.dee_actions = plot_export_actions(self.dee_plot, "compare-dee")
-        dee_item = self.dee_plot.getPlotItem()
-        dee_item.setLabel("bottom", "ensemble size k")
-        dee_item.setLabel("left", "DEE (equivalent deep-ensemble size)")
-        dee_item.getAxis("left").enableAutoSIPrefix(False)
-        dee_item.showGrid(x=True, y=True, alpha=0.25)
-        self.dee_legend = dee_item.addLegend(offset=(10, 10))
-        self.dee_plot.setToolTip("Deep Ensemble Equivalent: how many members of the reference deep ensemble reach "
-                                 "each run's calibrated NLL (test-time CV) at size k")
-        plots.addWidget(titled_panel("Metric vs ensemble size (test)", self.curves_plot,
+        self.dee_plot = DeePlot(plots, "compare-dee")
+        self.dee_actions = self.dee_plot.export_actions
+        self.dee_plot.plot.setToolTip("Deep Ensemble Equivalent: how many members of the reference deep ensemble "
+                                      "reach each run's calibrated NLL (test-time CV) at size k")
+        plots.addWidget(titled_panel("Metric vs ensemble size (test)", self.curves_stack,
                                      export_button(self.curves_actions, plots), plots))
-        plots.addWidget(titled_panel("Deep Ensemble Equivalent (test CNLL)", self.dee_stack,
+        plots.addWidget(titled_panel("Deep Ensemble Equivalent (test CNLL)", self.dee_plot,
                                      export_button(self.dee_actions, plots), plots))
         plots.setSizes([560, 440])
 
-        table_box = QWidget(vertical)
-        table_layout = QVBoxLayout(table_box)
-        table_layout.setContentsMargins(0, 0, 0, 0)
-        table_layout.setSpacing(2)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("<b>Summary</b> (test; mean over member orders; best of each column in bold)",
-                             table_box))
-        row.addStretch(1)
-        row.addWidget(QLabel("Sizes:", table_box))
-        self.sizes_edit = QLineEdit(table_box)
-        self.sizes_edit.setPlaceholderText("auto (1, 5, 10, … and the largest)")
-        self.sizes_edit.setToolTip("Ensemble sizes to tabulate, e.g. 1, 5, 10, 100; empty for automatic")
-        self.sizes_edit.setMinimumWidth(220)
-        self.sizes_edit.editingFinished.connect(self._sizes_edited)
-        row.addWidget(self.sizes_edit)
-        self.csv_button = QPushButton("Export CSV…", table_box)
-        self.csv_button.clicked.connect(self.export_csv)
-        self.latex_button = QPushButton("Export LaTeX…", table_box)
-        self.latex_button.setToolTip("A booktabs tabular: error in %, calibrated NLL, best values in bold")
-        self.latex_button.clicked.connect(self.export_latex)
-        row.addWidget(self.csv_button)
-        row.addWidget(self.latex_button)
-        table_layout.addLayout(row)
-        self.summary_table = results_table(table_box)
-        table_layout.addWidget(self.summary_table, 1)
-        self.note_label = QLabel("", table_box)
-        self.note_label.setStyleSheet("color: #555;")
-        self.note_label.setWordWrap(True)
-        table_layout.addWidget(self.note_label)
-
         vertical.addWidget(plots)
-        vertical.addWidget(table_box)
+        vertical.addWidget(self._build_table(vertical))
         vertical.setSizes([480, 260])
         right.addWidget(vertical, 1)
         splitter.addWidget(picker.widget)
@@ -177,35 +149,58 @@ class ComparisonView(QWidget):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([300, 1100])
 
+    def _build_table(self, parent: QWidget) -> QWidget:
+        box = QWidget(parent)
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("<b>Summary</b> (test; mean over member orders; best of each column in bold)", box))
+        row.addStretch(1)
+        row.addWidget(QLabel("Sizes:", box))
+        self.sizes_edit = QLineEdit(box)
+        self.sizes_edit.setPlaceholderText("auto (1, 5, 10, … and the largest)")
+        self.sizes_edit.setToolTip(SIZES_TIP)
+        self.sizes_edit.setMinimumWidth(220)
+        self.sizes_edit.editingFinished.connect(self._sizes_edited)
+        row.addWidget(self.sizes_edit)
+        self.csv_button = QPushButton("Export CSV…", box)
+        self.csv_button.clicked.connect(self.export_csv)
+        self.latex_button = QPushButton("Export LaTeX…", box)
+        self.latex_button.setToolTip("A booktabs tabular: error in %, calibrated NLL, best values in bold")
+        self.latex_button.clicked.connect(self.export_latex)
+        row.addWidget(self.csv_button)
+        row.addWidget(self.latex_button)
+        layout.addLayout(row)
+        self.summary_table = results_table(box)
+        layout.addWidget(self.summary_table, 1)
+        self.note_label = QLabel("", box)
+        self.note_label.setStyleSheet(HINT_STYLE)
+        self.note_label.setWordWrap(True)
+        layout.addWidget(self.note_label)
+        return box
+
     # ------------------------------------------------------------ public API
 
     def refresh(self) -> None:
-        """Reread the workspace's comparable runs and deep-ensemble references; ticks and choices are kept."""
-        try:
-            summaries = self.workspace.runs()
-            self.problems = list(self.workspace.problems)
-        except EnsguiError as exc:
-            summaries, self.problems = [], [str(exc)]
-        self.summaries = [s for s in summaries if s.status in COMPARABLE_STATUSES and s.headline]
-        # A run ticked through set_runs stays listed even when it lives outside the workspace folder.
-        listed = {s.path.resolve() for s in self.summaries}
-        for path in self._checked:
-            if path.resolve() not in listed:
-                try:
-                    self.summaries.append(read_summary(path))
-                except EnsguiError as exc:
-                    self.problems.append(str(exc))
-        self._fill_run_list()
-        self._fill_reference_combo()
-        self._update()
+        """Rescan the workspace and try unreadable ticked runs again; ticks and choices are kept."""
+        self._failures.clear()
+        self.context.index.refresh()
+        self._redraw.request()
 
     def set_runs(self, paths: list[Path | str]) -> None:
-        """Compare exactly these run files, in this order (raises EnsguiError when one cannot be read)."""
+        """Compare exactly these run files, in this order; raises RunFileError for a path that is not a file.
+
+        The files are read in the loader's worker; one that turns out unreadable is named below the table.
+        """
         paths = [Path(p) for p in paths]
         for path in paths:
-            read_summary(path)  # a clear RunFileError now, rather than a silently missing run
+            if not path.is_file():
+                raise RunFileError(f"{path} does not exist or is not a file")
         self._checked = paths
-        self.refresh()
+        self._fill_run_list()
+        self._fill_reference_picker()
+        self._redraw.request()
 
     def checked_paths(self) -> list[Path]:
         return list(self._checked)
@@ -213,6 +208,10 @@ class ComparisonView(QWidget):
     def list_paths(self) -> list[Path]:
         """The runs offered in the picker, in list order."""
         return [Path(self.run_list.item(i).data(PATH_ROLE)) for i in range(self.run_list.count())]
+
+    def waiting(self) -> bool:
+        """Whether a ticked run or the reference is still being read (tests)."""
+        return bool(self._asked)
 
     def select_metric(self, name: str) -> None:
         index = self.metric_combo.findData(name)
@@ -222,14 +221,10 @@ class ComparisonView(QWidget):
 
     def select_reference(self, path: Path | str | None) -> None:
         """Choose the DEE reference by run file path (None for no reference)."""
-        index = self._reference_index(None if path is None else Path(path))
-        if index < 0:
-            raise ValueError(f"{path} is not a finished deep ensemble in the workspace")
-        self.reference_combo.setCurrentIndex(index)
+        self.reference_picker.select(path)
 
     def reference_paths(self) -> list[Path | None]:
-        return [None if self.reference_combo.itemData(i) is None else Path(self.reference_combo.itemData(i))
-                for i in range(self.reference_combo.count())]
+        return self.reference_picker.paths()
 
     def set_sizes(self, sizes: tuple[int, ...] | None) -> None:
         """Ensemble sizes of the summary table (None: automatic)."""
@@ -245,36 +240,119 @@ class ComparisonView(QWidget):
 
     def export_csv(self) -> Path | None:
         """Ask for a file name and write the summary table as CSV (comparison.to_csv)."""
-        return self._save_text("Export CSV", "comparison.csv", "CSV table (*.csv)", ".csv", self.csv_text())
+        return save_text(self.csv_text(), self, "Export CSV", "comparison.csv", "CSV table (*.csv)", ".csv")
 
     def export_latex(self) -> Path | None:
         """Ask for a file name and write the summary table as a LaTeX tabular (comparison.to_latex)."""
-        return self._save_text("Export LaTeX", "comparison.tex", "LaTeX table (*.tex)", ".tex", self.latex_text())
+        return save_text(self.latex_text(), self, "Export LaTeX", "comparison.tex", "LaTeX table (*.tex)", ".tex")
+
+    def run_curves(self) -> list[tuple[str, dict[str, np.ndarray]]]:
+        """(label, test curves) of every compared run, in table order."""
+        return [(label, run.eval[SPLIT].curves) for label, run in self.runs]
+
+    def dee_curve(self, label: str) -> tuple[np.ndarray, np.ndarray]:
+        """(k, DEE) as drawn for one run."""
+        return self.dee_plot.curve(label)
+
+    # ------------------------------------------------------------ reading runs (in the loader's worker)
+
+    def _fetch(self, path: Path) -> RunData | None:
+        """The run from the loader's cache, or None while it is read (or when it cannot be, see _failure)."""
+        if path in self._asked:
+            return None
+        failure = self._failures.get(path)
+        if failure is not None:
+            if failure[0] == file_stamp(path):
+                return None  # unchanged since it failed: not read again on every redraw
+            del self._failures[path]
+        run = self.context.loader.get(path)
+        if run is None:
+            error = self.context.loader.error(path)
+            if error is None:
+                self._asked.add(path)
+            else:
+                self._failures[path] = (file_stamp(path), error)
+        return run
+
+    def _failure(self, path: Path) -> str | None:
+        failure = self._failures.get(path)
+        return None if failure is None else failure[1]
+
+    def _run_ready(self, path: Path) -> None:
+        if path in self._asked:  # else another screen asked for it
+            self._asked.discard(path)
+            self._answered(path)
+
+    def _run_failed(self, path: Path, message: str) -> None:
+        if path in self._asked:
+            self._asked.discard(path)
+            self._failures[path] = (file_stamp(path), message)
+            self._answered(path)
+
+    def _answered(self, path: Path) -> None:
+        if path in self._checked and self._outside(path):
+            # Its list entry and, for a deep ensemble, its place among the references come from the file.
+            self._fill_run_list()
+            self._fill_reference_picker()
+        self._redraw.request()
+
+    def _outside(self, path: Path) -> bool:
+        """Whether a ticked run is not among the workspace's comparable runs (another folder, say)."""
+        return path.resolve() not in self._listed
 
     # ------------------------------------------------------------ picker and selectors
 
+    def _listing_changed(self) -> None:
+        listing = self.context.index.listing
+        listed = [s for s in listing.summaries if s.status in COMPARABLE_STATUSES and s.headline]
+        if listed == self._comparable and listing.problems == self.problems:
+            return  # a rescan (a run elsewhere is training) that changed nothing here: keep the list as it is
+        self._comparable = listed
+        self.problems = list(listing.problems)
+        self._listed = {s.path.resolve() for s in listed}
+        self._fill_run_list()
+        self._fill_reference_picker()
+        self._redraw.request()
+
     def _fill_run_list(self) -> None:
+        self.summaries = list(self._comparable or [])
+        pending: list[Path] = []
+        # A run ticked through set_runs stays listed even when it lives outside the workspace folder.
+        for path in (p for p in self._checked if self._outside(p)):
+            run = self._fetch(path)
+            if run is not None:
+                self.summaries.append(run.summary)
+            else:
+                pending.append(path)
         self._filling = True
         try:
             self.run_list.clear()
             checked = {p.resolve() for p in self._checked}
             for s in self.summaries:
                 when = s.created[:16].replace("T", " ")
-                item = QListWidgetItem(f"{s.name}\n{s.method} · {s.rows} rows · {when}")
-                item.setData(PATH_ROLE, str(s.path))
-                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                item.setCheckState(Qt.CheckState.Checked if s.path.resolve() in checked else Qt.CheckState.Unchecked)
                 headline = ", ".join(f"{metric_short(k)} {v:.4g}" for k, v in s.headline.items())
-                item.setToolTip(f"{s.dataset} · {s.model} · {s.status}\n{headline}\n{s.path}")
-                self.run_list.addItem(item)
+                self._add_item(s.path, f"{s.name}\n{s.method} · {s.rows} rows · {when}",
+                               f"{s.dataset} · {s.model} · {s.status}\n{headline}\n{s.path}",
+                               s.path.resolve() in checked)
+            for path in pending:
+                self._add_item(path, f"{path.name}\n{'cannot be read' if self._failure(path) else 'reading…'}",
+                               self._failure(path) or str(path), True)
         finally:
             self._filling = False
         if self.problems:
             shown = self.problems[:3] + ([f"… and {len(self.problems) - 3} more"] if len(self.problems) > 3 else [])
             self.problems_label.setText("Unreadable: " + "\n".join(shown))
         else:
-            self.problems_label.setText("" if self.summaries else
+            self.problems_label.setText("" if self.summaries or pending else
                                         "No finished run with an evaluation in the workspace yet.")
+
+    def _add_item(self, path: Path, text: str, tip: str, checked: bool) -> None:
+        item = QListWidgetItem(text)
+        item.setData(PATH_ROLE, str(path))
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        item.setToolTip(tip)
+        self.run_list.addItem(item)
 
     def _item_changed(self, item: QListWidgetItem) -> None:
         if self._filling:
@@ -283,58 +361,28 @@ class ComparisonView(QWidget):
         others = [p for p in self._checked if not same_file(p, path)]
         # Ticked runs go to the end, so the overlays and table rows follow the order of ticking.
         self._checked = others + [path] if item.checkState() == Qt.CheckState.Checked else others
-        self._fill_reference_combo()
-        self._update()
+        self._fill_reference_picker()
+        self._redraw.request()
 
-    def _references(self) -> list[RunSummary]:
-        return [s for s in self.summaries if s.method == REFERENCE_METHOD and s.status == "finished"]
+    def _fill_reference_picker(self) -> None:
+        refs = references(self.summaries)
+        self.reference_picker.set_runs(refs, self._default_reference(refs))
 
-    def _reference_index(self, path: Path | None) -> int:
-        if path is None:
-            return self.reference_combo.findData(None)
-        for i in range(self.reference_combo.count()):
-            data = self.reference_combo.itemData(i)
-            if data is not None and same_file(Path(data), path):
-                return i
-        return -1
-
-    def _fill_reference_combo(self) -> None:
-        previous = self.reference_combo.currentData()
-        refs = self._references()
-        self._filling = True
-        try:
-            self.reference_combo.clear()
-            self.reference_combo.addItem("none", None)
-            for r in refs:
-                self.reference_combo.addItem(f"{r.name} · {r.created[:16].replace('T', ' ')}", str(r.path))
-                self.reference_combo.setItemData(self.reference_combo.count() - 1,
-                                                 f"{r.dataset} · {r.model} · {r.rows} members\n{r.path}",
-                                                 Qt.ItemDataRole.ToolTipRole)
-            index = self._reference_index(Path(previous)) if previous is not None else -1
-            if index < 0:
-                index = self._default_reference_index(refs)
-            self.reference_combo.setCurrentIndex(index)
-        finally:
-            self._filling = False
-
-    def _default_reference_index(self, refs: list[RunSummary]) -> int:
+    def _default_reference(self, refs: list[RunSummary]) -> Path | None:
         """A ticked deep ensemble first (the table then reads as DEE of the rest against it), else the newest."""
         for path in self._checked:
-            index = self._reference_index(path)
-            if index > 0:
-                return index
-        return 1 if refs else 0
+            if any(same_file(r.path, path) for r in refs):
+                return path
+        return refs[0].path if refs else None
 
     def _metric_changed(self, index: int) -> None:
         name = self.metric_combo.itemData(index)
-        if name is None or self._filling:
+        if name is None:
             return
         self.shown_metric = name
         self._fill_curves()
 
-    def _reference_changed(self, _index: int) -> None:
-        if self._filling:
-            return
+    def _reference_changed(self, _path: Path | None) -> None:
         self._load_reference()
         self._fill_dee()
 
@@ -342,66 +390,39 @@ class ComparisonView(QWidget):
         try:
             sizes = parse_sizes(self.sizes_edit.text())
         except ValueError as exc:
-            self.sizes_edit.setStyleSheet("border: 1px solid #c62828;")
+            self.sizes_edit.setStyleSheet(f"border: 1px solid {ERROR_COLOR};")
             self.sizes_edit.setToolTip(str(exc))
             return
         self.sizes_edit.setStyleSheet("")
-        self.sizes_edit.setToolTip("Ensemble sizes to tabulate, e.g. 1, 5, 10, 100; empty for automatic")
+        self.sizes_edit.setToolTip(SIZES_TIP)
         if sizes != self.sizes:
             self.sizes = sizes
             self._fill_table()
 
     # ------------------------------------------------------------ data
 
-    def _read(self, path: Path) -> RunData:
-        mtime = path.stat().st_mtime
-        cached = self._cache.get(path)
-        if cached is None or cached[0] != mtime:
-            cached = (mtime, read_run(path, with_probs=False))
-            self._cache[path] = cached
-        return cached[1]
-
     def _load_runs(self) -> list[str]:
-        """Read the ticked runs (cached); returns one line per run that could not be compared."""
+        """The ticked runs the loader holds; returns one line per run that is not (yet) compared."""
         runs: list[tuple[str, RunData]] = []
         notes: list[str] = []
         used: set[str] = set()
         for path in self._checked:
-            try:
-                run = self._read(path)
-            except (EnsguiError, OSError) as exc:
-                notes.append(str(exc))
+            run = self._fetch(path)
+            if run is None:
+                notes.append(self._failure(path) or f"{path.name}: reading…")
                 continue
             if SPLIT not in run.eval or not run.eval[SPLIT].curves:
                 notes.append(f"{run.summary.name}: no test evaluation stored")
                 continue
-            # Labels key the plots and the table, so two runs of the same name need telling apart.
-            label = run.summary.name
-            if label in used:
-                label = f"{label} · {run.summary.created[:16].replace('T', ' ')}"
-            n = 2
-            base = label
-            while label in used:
-                label = f"{base} ({n})"
-                n += 1
+            label = unique_label(run.summary, used)
             used.add(label)
             runs.append((label, run))
         self.runs = runs
         return notes
 
     def _load_reference(self) -> None:
-        data = self.reference_combo.currentData()
-        self.reference = None
-        if data is None:
-            return
-        try:
-            self.reference = self._read(Path(data))
-        except (EnsguiError, OSError):
-            self.reference = None
-
-    def run_curves(self) -> list[tuple[str, dict[str, np.ndarray]]]:
-        """(label, test curves) of every compared run, in table order."""
-        return [(label, run.eval[SPLIT].curves) for label, run in self.runs]
+        path = self.reference_picker.current_path()
+        self.reference = None if path is None else self._fetch(path)
 
     # ------------------------------------------------------------ filling
 
@@ -413,16 +434,23 @@ class ComparisonView(QWidget):
         self._fill_table()
         self.note_label.setText("\n".join(notes))
 
+    def _no_runs_note(self, tick: str) -> str:
+        """Why no run is compared: they are being read, none of them can be, or none is ticked."""
+        if any(p in self._asked for p in self._checked):
+            return "Reading the ticked runs…"
+        return "No ticked run can be compared: the note below the table says why." if self._checked else tick
+
     def _fill_curves(self) -> None:
-        for action in self.curves_actions:
-            action.setEnabled(bool(self.runs))
-        if not self.runs:
-            self.curves_plot.show_message("Tick runs on the left to compare them")
-            return
         curves = {label: c[self.shown_metric] for label, c in self.run_curves() if self.shown_metric in c}
+        for action in self.curves_actions:
+            action.setEnabled(bool(curves))
         if not curves:
-            self.curves_plot.show_message(f"No compared run stores {metric_label(self.shown_metric)}")
+            self.curves_plot.clear_curves()
+            self.curves_stack.show_message(
+                f"No compared run stores {metric_label(self.shown_metric)}." if self.runs else
+                self._no_runs_note("Tick runs on the left to compare them."))
             return
+        self.curves_stack.show_content()
         self.curves_plot.set_curves(self.shown_metric, curves)
         # Keep the legend for a single run too: here the run names are not in a header.
         self.curves_plot.legend.setVisible(True)
@@ -432,56 +460,38 @@ class ComparisonView(QWidget):
             return None
         return self.reference.eval[SPLIT].curves
 
-    def _fill_dee(self) -> None:
-        item = self.dee_plot.getPlotItem()
-        item.clear()
-        self.dee_legend.clear()
-        self.dee_values = {}
+    def _dee_note(self) -> str:
+        """Why there is no DEE to draw, or "" when there may be."""
+        path = self.reference_picker.current_path()
         ref = self._reference_curves()
         if not self.runs:
-            note = "Tick runs on the left to see their Deep Ensemble Equivalent."
-        elif self.reference is None:
-            note = ("Choose a finished deep ensemble as the DEE reference above." if self._references() else
-                    "No finished deep ensemble in the workspace. Train one with the same data and model to see "
-                    "how many of its members each run is worth.")
-        elif ref is None or DEE_METRIC not in ref:
-            note = f"The reference has no {metric_label(DEE_METRIC)} on the test split."
-        else:
-            note = ""
+            return self._no_runs_note("Tick runs on the left to see their Deep Ensemble Equivalent.")
+        if path is not None and self.reference is None:
+            failure = self._failure(path)
+            return f"The DEE reference cannot be read: {failure}" if failure else "Reading the DEE reference…"
+        if self.reference is None:
+            return ("Choose a finished deep ensemble as the DEE reference above." if self.reference_picker.candidates
+                    else "No finished deep ensemble in the workspace. Train one with the same data and model to see "
+                         "how many of its members each run is worth.")
+        if ref is None or DEE_METRIC not in ref:
+            return f"The reference has no {metric_label(DEE_METRIC)} on the test split."
+        return ""
+
+    def _fill_dee(self) -> None:
+        self.dee_values = {}
+        note = self._dee_note()
+        if not note:
             try:
-                self.dee_values = comparison.dee_of_runs(self.run_curves(), ref, DEE_METRIC)
+                self.dee_values = comparison.dee_of_runs(self.run_curves(), self._reference_curves(), DEE_METRIC)
             except ValueError as exc:
                 note = f"DEE cannot be computed: {exc}"
-        for action in self.dee_actions:
-            action.setEnabled(bool(self.dee_values))
         if not self.dee_values:
-            self.dee_message.setText(note or "No compared run has a calibrated NLL curve.")
-            self.dee_stack.setCurrentWidget(self.dee_message)
+            self.dee_plot.show_message(note or "No compared run has a calibrated NLL curve.")
             return
-        self.dee_stack.setCurrentWidget(self.dee_plot)
-        k_max = max(v.shape[0] for v in self.dee_values.values())
-        top = max([float(k_max)] + [float(np.nanmax(v)) for v in self.dee_values.values() if np.any(np.isfinite(v))])
-        item.addItem(pg.PlotDataItem([1, top], [1, top], name="DEE = k",
-                                     pen=pg.mkPen("#777777", width=1.2, style=Qt.PenStyle.DashLine)))
         labels = [label for label, _ in self.runs]
-        for label, values in self.dee_values.items():
-            # The colour of the same run in the curves plot, which numbers runs in the same order.
-            color = QColor(PALETTE[labels.index(label) % len(PALETTE)])
-            k = np.arange(1, values.shape[0] + 1, dtype=np.float64)
-            item.addItem(pg.PlotDataItem(k, values, pen=pg.mkPen(color, width=2), symbol="o", symbolSize=7,
-                                         symbolBrush=pg.mkBrush(color), symbolPen=pg.mkPen(color), name=label))
-        item.setTitle(f"CNLL against {html.escape(self.reference.summary.name)}")
-        item.setXRange(0.7, k_max + 0.3, padding=0)
-        item.enableAutoRange(axis="y")
-        item.getAxis("bottom").setTickSpacing(major=max(1, int(np.ceil(k_max / 12))), minor=1)
-
-    def dee_curve(self, label: str) -> tuple[np.ndarray, np.ndarray]:
-        """(k, DEE) as drawn for one run."""
-        for data in self.dee_plot.getPlotItem().listDataItems():
-            if data.name() == label:
-                x, y = data.getData()
-                return np.asarray(x), np.asarray(y)
-        raise KeyError(label)
+        # The colour of the same run in the curves plot, which numbers runs in the same order.
+        self.dee_plot.draw([(label, values, color(labels.index(label))) for label, values in self.dee_values.items()],
+                           self.reference.summary.name)
 
     def _fill_table(self) -> None:
         table = self.summary_table
@@ -507,39 +517,37 @@ class ComparisonView(QWidget):
         for r, label in enumerate(t.labels):
             table.setItem(r, 0, text_item(label))
             for j, (m, k) in enumerate(t.columns):
-                value, std = t.rows[r][j], t.stds[r][j]
-                text = comparison.format_value(m, value)
-                item = number_item("–" if text == "--" else text, value)
-                if math.isfinite(value):
-                    scale = 100.0 if m in comparison.PERCENT_METRICS else 1.0
-                    item.setToolTip(f"{value * scale:.6g} ± {std * scale:.3g}")
-                else:
-                    item.setToolTip(f"{label} has fewer than {k} members")
+                item = table_cell(m, k, t.rows[r][j], t.stds[r][j], label)
                 if r in bold[j]:
                     font = QFont(item.font())
                     font.setBold(True)
                     item.setFont(font)
                 table.setItem(r, j + 1, item)
 
-    def _save_text(self, title: str, suggested: str, file_filter: str, suffix: str, text: str) -> Path | None:
-        name, _ = QFileDialog.getSaveFileName(self, title, suggested, file_filter)
-        if not name:
-            return None
-        path = Path(name)
-        if not path.suffix:
-            path = path.with_suffix(suffix)
-        try:
-            path.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            # A full disk or a read-only folder is a message, not a crash.
-            QMessageBox.warning(self, "Export failed", f"cannot write {path}: {exc.strerror or exc}")
-            return None
-        return path
 
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
-        # Runs finish while another screen is shown; the list should include them when this one opens.
-        self.refresh()
-        super().showEvent(event)
+def unique_label(summary: RunSummary, used: set[str]) -> str:
+    """A run's name, told apart from the labels already used: they key the plots and the table."""
+    label = summary.name
+    if label in used:
+        label = f"{label} · {summary.created[:16].replace('T', ' ')}"
+    n = 2
+    base = label
+    while label in used:
+        label = f"{base} ({n})"
+        n += 1
+    return label
+
+
+def table_cell(metric: str, k: int, value: float, std: float, label: str) -> QTableWidgetItem:
+    """A summary-table cell: the value as the Pitfalls tables print it, mean ± std in its tooltip."""
+    text = comparison.format_value(metric, value)
+    item = number_item("–" if text == "--" else text, value)
+    if math.isfinite(value):
+        scale = 100.0 if metric in comparison.PERCENT_METRICS else 1.0
+        item.setToolTip(f"{value * scale:.6g} ± {std * scale:.3g}")
+    else:
+        item.setToolTip(f"{label} has fewer than {k} members")
+    return item
 
 
 __all__ = ["COMPARED_METRICS", "ComparisonView", "parse_sizes"]

@@ -176,6 +176,16 @@ def save_rows_csv(contents: Callable[[], TableContents], parent: QWidget | None,
                        ".csv")
 
 
+def save_text(text: str, parent: QWidget | None, title: str, suggested: str, file_filter: str,
+              suffix: str) -> Path | None:
+    """Ask for a file name and write text to it (UTF-8); None when the user cancels or the write fails."""
+    def write(path: Path) -> Path:
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return _run_export(parent, write, title, suggested, file_filter, suffix)
+
+
 def csv_export_action(parent: QWidget, contents: Callable[[], TableContents],
                       name: str | Callable[[], str] = "table") -> QAction:
     """An "Export CSV…" action for data that is not a QTableWidget (a plot's bins, say)."""
@@ -225,4 +235,4 @@ def export_button(actions: Sequence[QAction], parent: QWidget | None = None, tex
 
 __all__ = ["PNG_WIDTH", "VALUE_ROLE", "csv_export_action", "export_button", "export_png", "export_svg",
            "export_table_csv", "plot_export_actions", "save_plot_png", "save_plot_svg", "save_rows_csv",
-           "save_table_csv", "table_contents", "table_export_actions", "write_csv"]
+           "save_table_csv", "save_text", "table_contents", "table_export_actions", "write_csv"]

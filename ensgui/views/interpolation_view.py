@@ -13,26 +13,26 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
-from .run_header import header_labels
 from ..engine.data import DATASETS, effective_sizes
 from ..engine.errors import CancelledError, EnsguiError
 from ..engine.events import Artefact, Progress
-from ..engine.task_state import TaskState
-from ..engine.interpolation import (DEFAULT_POINTS, DEFAULT_TRAIN_OBJECTS, MIN_POINTS, InterpolationResult,
-                                    pair_label, pairs_against_final, snapshot_name)
+from ..engine.interpolation import (DEFAULT_POINTS, DEFAULT_TRAIN_OBJECTS, MIN_POINTS, pair_label,
+                                    pairs_against_final, snapshot_name)
 from ..engine.models import has_batchnorm_trait
-from ..storage.analysis import INTERPOLATION, StoredInterpolation, read_interpolations
-from ..storage.reader import RunData, SnapshotInfo, list_snapshots, read_run
-from ..storage.workspace import Workspace
+from ..engine.task_state import TaskState
+from ..storage.analysis import INTERPOLATION, INTERPOLATION_ARTEFACT, StoredInterpolation, stored_interpolations
+from ..storage.reader import RunData, SnapshotInfo
+from ..storage.workspace import same_file
 from .background_job import BackgroundJob, Mailbox, Work
-from .panels import titled_panel
 from .export import export_button, plot_export_actions
-from .theme import member_color
-from .monitor_view import format_duration
-from .run_controller import default_threads
+from .panels import titled_panel
+from .run_document import LoadedRun
+from .run_header import header_labels
+from .screens import AppContext, FillWhenShown, register_screen
+from .task_panel import TaskPanel
+from .theme import ERROR_STYLE, HINT_STYLE, PATH_COLOR, member_color
 
 MODE_FINAL = "final"
 MODE_PAIR = "pair"
@@ -45,19 +45,6 @@ MAX_POINTS = 401
 ENDED = ("finished", "cancelled", "failed", "diverged")
 
 
-class InterpolationMailbox(Mailbox[tuple[str, Any]]):
-    """The worker's progress, finished curves and outcome as ("progress" | "result" | "outcome", value) items."""
-
-    def set_progress(self, done: int, total: int, text: str) -> None:
-        self.put(("progress", (done, total, text)))
-
-    def add_result(self, label: str, result: InterpolationResult, meta: dict[str, Any]) -> None:
-        self.put(("result", (label, result, dict(meta))))
-
-    def finish(self, status: str, message: str) -> None:
-        self.put(("outcome", (status, message)))
-
-
 @dataclass(frozen=True)
 class _Job:
     path: Path
@@ -66,31 +53,32 @@ class _Job:
     train_objects: int
 
 
-def _interpolation_work(job: _Job, mailbox: InterpolationMailbox, threads: int) -> Work:
-    """The worker thread's work: runs compute_interpolations and reports only through the mailbox."""
+@dataclass(frozen=True)
+class _Outcome:
+    """How the worker's task ended: the last item it puts in the mailbox."""
+
+    status: str
+    message: str
+
+
+def _interpolation_work(job: _Job, mailbox: Mailbox[object], threads: int) -> Work:
+    """The worker thread's work: the task's events go to the mailbox as they come, then its outcome."""
 
     def work(stop: threading.Event) -> None:
-        def sink(event: object) -> None:
-            if isinstance(event, Progress):
-                mailbox.set_progress(event.done, event.total, event.text)
-            elif isinstance(event, Artefact):
-                label = event.name.split("/", 1)[1]
-                result = InterpolationResult(**{n: event.arrays[n] for n in InterpolationResult.ARRAYS})
-                mailbox.add_result(label, result, dict(event.attrs))
-
         try:
             # Imported in the worker: the task loads torch, which the window does not need to appear.
             from ..tasks.interpolation import compute_interpolations
 
-            labels = compute_interpolations(job.path, job.pairs, job.points, TaskState([sink], stop),
+            labels = compute_interpolations(job.path, job.pairs, job.points, TaskState([mailbox.put], stop),
                                             job.train_objects, threads=threads)
-            mailbox.finish("finished", f"{len(labels)} interpolation(s) stored")
+            outcome = _Outcome("finished", f"{len(labels)} interpolation(s) stored")
         except CancelledError:
-            mailbox.finish("cancelled", "cancelled")
+            outcome = _Outcome("cancelled", "cancelled")
         except EnsguiError as exc:
-            mailbox.finish("failed", str(exc))
+            outcome = _Outcome("failed", str(exc))
         except Exception as exc:  # noqa: BLE001 - every failure must reach the user as a message, not a crash
-            mailbox.finish("failed", f"internal error: {type(exc).__name__}: {exc}")
+            outcome = _Outcome("failed", f"internal error: {type(exc).__name__}: {exc}")
+        mailbox.put(outcome)
 
     return work
 
@@ -118,19 +106,21 @@ def legend_name(label: str, attrs: dict[str, Any], single_member: bool, one_per_
     return f"m{am} s{ai} → m{bm} s{bi}"
 
 
+@register_screen("interpolation", "Interpolation", order=40)
 class InterpolationView(QWidget):
-    """One run's snapshots, the pairs to interpolate, Compute/Cancel with progress, and three plots of λ.
+    """The open run's snapshots, the pairs to interpolate, Compute/Cancel with progress, and three plots of λ.
 
-    show_run(path) reads a run file (raising EnsguiError when it cannot) and draws the interpolations
-    it already stores. compute() starts the background work; `computation_finished(status, message)` is
-    emitted from the GUI thread once the worker thread has ended and the stored curves are redrawn.
+    It shows the run of the shared document with the interpolations it already stores. compute() starts the
+    background work, whose pairs are drawn as each is stored; `computation_finished(status, message)` is emitted
+    from the GUI thread once the worker thread has ended, and the document then reads the run file again.
     """
 
     computation_finished = Signal(str, str)
 
-    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.workspace = workspace
+        self.context = context
+        self.loaded: LoadedRun | None = None  # the document's run, drawn when the screen can be seen
         self.path: Path | None = None
         self.run: RunData | None = None
         self.snapshots: list[SnapshotInfo] = []
@@ -138,17 +128,25 @@ class InterpolationView(QWidget):
         self.last_status = ""
         self._batchnorm: bool | None = None
         self._curves: dict[str, dict[str, pg.PlotDataItem]] = {}
-        self._mailbox = InterpolationMailbox()
+        self._mailbox: Mailbox[object] = Mailbox()
         self._job: _Job | None = None
         self._started = 0.0
         self._outcome: tuple[str, str] | None = None
-        self._live: dict[str, StoredInterpolation] = {}
+        self._live: dict[str, StoredInterpolation] = {}  # pairs stored by the running task, not yet read back
+        self._reading = False  # the document is reading a run: Compute waits, so that no file is read mid-write
         # Stops the worker on app.aboutToQuit too: a window closed without asking must not leave it running.
         self._background = BackgroundJob(self._drain, self)
         self._background.finished.connect(self._finished)
         self._build()
         self._enable_inputs()
         self._show_note("Open a finished run on the Runs screen: its snapshots can then be interpolated here.")
+        self._filler = FillWhenShown(self, self._fill)
+        document = context.document
+        document.loading.connect(self._document_loading)
+        document.loaded.connect(self._document_loaded)
+        document.failed.connect(self._document_failed)
+        if document.current is not None:
+            self._document_loaded(document.current)
 
     # ------------------------------------------------------------ layout
 
@@ -201,26 +199,16 @@ class InterpolationView(QWidget):
         controls.addWidget(QLabel("Training objects:", self), 1, 2)
         controls.addWidget(self.train_spin, 1, 3)
         self.train_hint = QLabel("", self)
-        self.train_hint.setStyleSheet("color: #666;")
+        self.train_hint.setStyleSheet(HINT_STYLE)
         self.train_spin.valueChanged.connect(lambda _: self._fill_train_hint())
         controls.addWidget(self.train_hint, 1, 4)
         controls.addWidget(self.compute_button, 1, 5)
         controls.setColumnStretch(6, 1)
         outer.addLayout(controls)
 
-        progress = QHBoxLayout()
-        self.progress_bar = QProgressBar(self)
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("")
-        self.progress_bar.setTextVisible(True)
-        self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.setMinimumWidth(100)
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        progress.addWidget(self.progress_bar, 1)
-        progress.addWidget(self.cancel_button)
-        outer.addLayout(progress)
+        self.task_panel = TaskPanel(self)
+        self.task_panel.cancel_requested.connect(self.cancel)
+        outer.addWidget(self.task_panel)
 
         self.note_label = QLabel("", self)
         self.note_label.setWordWrap(True)
@@ -256,31 +244,6 @@ class InterpolationView(QWidget):
 
     # ------------------------------------------------------------ public API
 
-    def show_run(self, path: Path | str) -> None:
-        """Read a run file, list its snapshots and draw its stored interpolations; raises EnsguiError."""
-        path = Path(path)
-        if self.is_computing():
-            # The worker writes into the file shown; opening a file (even the same one again) ends that work
-            # first, so what is read below is complete.
-            self.cancel()
-            self.wait()
-        run = read_run(path, with_probs=False)
-        snapshots = list_snapshots(path)
-        stored = read_interpolations(path)
-        self.path, self.run, self.snapshots, self.stored = path, run, snapshots, stored
-        self._live = {}
-        self._batchnorm = self._model_has_batchnorm(run)
-        self._fill_header(run)
-        self._fill_train_hint()
-        self._fill_combos()
-        # The paper's figure where the run has earlier snapshots; otherwise the pair of combos.
-        mode = MODE_FINAL if pairs_against_final(snapshots) else MODE_PAIR
-        self.mode_combo.setCurrentIndex(self.mode_combo.findData(mode))
-        self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("")
-        self._redraw()
-        self._enable_inputs()
-
     def mode(self) -> str:
         return str(self.mode_combo.currentData())
 
@@ -306,14 +269,13 @@ class InterpolationView(QWidget):
             return
         job = _Job(self.path, pairs, int(self.points_spin.value()), int(self.train_spin.value()))
         self._job = job
-        self._mailbox = InterpolationMailbox()
+        self._mailbox = Mailbox()
         self._outcome = None
         self._live = {}
         self._started = time.monotonic()
-        self._background.start(_interpolation_work(job, self._mailbox, default_threads()), "ensgui-interpolation")
+        self._background.start(_interpolation_work(job, self._mailbox, self.context.threads), "ensgui-interpolation")
         self.last_status = "running"
-        self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("0% — starting")
+        self.task_panel.start()
         count = f"{len(pairs)} pair" + ("s" if len(pairs) != 1 else "")
         self._show_note(f"Computing {count} on a grid of {job.points} points…")
         self._enable_inputs()
@@ -322,8 +284,7 @@ class InterpolationView(QWidget):
         """Ask the worker to stop before its next batch; pairs already finished stay stored."""
         if self.is_computing():
             self._background.cancel()
-            self.cancel_button.setEnabled(False)
-            self.cancel_button.setText("Cancelling…")
+            self.task_panel.set_cancelling()
 
     def wait(self, timeout_ms: int = -1) -> bool:
         """Join the worker thread (forever when timeout_ms < 0); True once nothing is being computed."""
@@ -350,11 +311,59 @@ class InterpolationView(QWidget):
         self.shutdown()
         super().closeEvent(event)
 
-    # ------------------------------------------------------------ filling
+    # ------------------------------------------------------------ the open run
 
-    def _model_has_batchnorm(self, run: RunData) -> bool | None:
-        spec = run.spec
-        return None if spec is None else has_batchnorm_trait(spec.model.name)
+    @Slot(object)
+    def _document_loading(self, _path: Path) -> None:
+        self._reading = True
+        self._end_work_before_reading()
+        self._enable_inputs()
+
+    @Slot(object)
+    def _document_loaded(self, loaded: LoadedRun) -> None:
+        self._reading = False
+        self._end_work_before_reading()
+        self.loaded = loaded
+        self._filler.request()
+        self._enable_inputs()
+
+    @Slot(object, str)
+    def _document_failed(self, _path: Path, _message: str) -> None:
+        self._reading = False  # the window says why; this screen keeps what it showed
+        self._enable_inputs()
+
+    def _end_work_before_reading(self) -> None:
+        # The worker writes into the run shown; a run read (even the same one again) ends that work first, so that
+        # what is read is complete. A run from the document's cache arrives without a read: it ends it as well.
+        if self.is_computing():
+            self.cancel()
+            self.wait()
+
+    def _fill(self) -> None:
+        """Show the document's run: its snapshots, the pairs to choose from and the interpolations it stores."""
+        opened = self.loaded.opened
+        same_run = (self.path is not None and same_file(opened.path, self.path)
+                    and opened.snapshots == self.snapshots)
+        self.path, self.run, self.snapshots = opened.path, opened.run, opened.snapshots
+        # What the task stored is now read back: the file's curves replace the ones it sent.
+        self.stored = stored_interpolations(opened.artefacts_of(INTERPOLATION_ARTEFACT))
+        self._live = {}
+        spec = opened.run.spec
+        self._batchnorm = None if spec is None else has_batchnorm_trait(spec.model.name)
+        self._fill_header(opened.run)
+        self._fill_train_hint()
+        if not same_run:
+            # A run read again after an interpolation keeps the user's choices and the task's last words.
+            self.last_status, self._outcome = "", None
+            self._fill_combos()
+            # The paper's figure where the run has earlier snapshots; otherwise the pair of combos.
+            mode = MODE_FINAL if pairs_against_final(self.snapshots) else MODE_PAIR
+            self.mode_combo.setCurrentIndex(self.mode_combo.findData(mode))
+            self.task_panel.reset()
+        self._redraw()
+        self._enable_inputs()
+
+    # ------------------------------------------------------------ filling
 
     def _fill_header(self, run: RunData) -> None:
         s = run.summary
@@ -367,7 +376,7 @@ class InterpolationView(QWidget):
                  ("snapshots", f"{len(self.snapshots)} of {members} member" + ("s" if members != 1 else ""))]
         text = " &nbsp;·&nbsp; ".join(f"{k}: <b>{html.escape(v or '–')}</b>" for k, v in parts)
         text += f" &nbsp;·&nbsp; {bn}"
-        text += (f"<br><span style='color:#666'>θ(λ) = (1 − λ)·θ<sub>a</sub> + λ·θ<sub>b</sub>; "
+        text += (f"<br><span style='color:{PATH_COLOR}'>θ(λ) = (1 − λ)·θ<sub>a</sub> + λ·θ<sub>b</sub>; "
                  f"stored in {html.escape(str(run.path))} under /{INTERPOLATION}</span>")
         self.details_label.setText(text)
 
@@ -437,13 +446,11 @@ class InterpolationView(QWidget):
         self.points_spin.setEnabled(not busy)
         self.train_spin.setEnabled(not busy)
         why = self._why_not_computable() if loaded else "Open a run first."
-        self.compute_button.setEnabled(not busy and not why)
-        self.compute_button.setToolTip(why or "Interpolate the selected pairs and store them in the run file")
-        self.cancel_button.setEnabled(busy and not self._background.cancel_requested())
-        if not busy:
-            self.cancel_button.setText("Cancel")
-            if loaded:
-                self._show_idle_note(why)
+        self.compute_button.setEnabled(not busy and not why and not self._reading)
+        self.compute_button.setToolTip(why or ("The run file is being read…" if self._reading else
+                                               "Interpolate the selected pairs and store them in the run file"))
+        if not busy and loaded:
+            self._show_idle_note(why)
 
     def _show_idle_note(self, why: str) -> None:
         if why:
@@ -459,58 +466,47 @@ class InterpolationView(QWidget):
                     f"{snapshot_name(b.member, b.index)} (λ = 1).")
         if self.last_status and self.last_status != "running":
             text = f"{self._outcome_text()} {text}"
-        self._show_note(text)
+        self._show_note(text, error=self.last_status == "failed")
 
     def _show_note(self, text: str, error: bool = False) -> None:
-        self.note_label.setStyleSheet("color: #c62828;" if error else "color: #444;")
+        self.note_label.setStyleSheet(ERROR_STYLE if error else HINT_STYLE)
         self.note_label.setText(text)
 
     # ------------------------------------------------------------ background work
 
     @Slot()
     def _drain(self) -> None:
-        drained = self._mailbox.drain()
-        progress = [value for kind, value in drained if kind == "progress"]
-        results = [value for kind, value in drained if kind == "result"]
-        outcomes = [value for kind, value in drained if kind == "outcome"]
-        if progress:
-            done, total, text = progress[-1]  # only the latest is shown
-            fraction = done / total if total else 0.0
-            self.progress_bar.setValue(int(round(1000 * fraction)))
-            elapsed = time.monotonic() - self._started
-            status = f"{int(100 * fraction)}% — {text} — {format_duration(elapsed)} elapsed"
-            if 0 < done < total:
-                status += f", ETA {format_duration(elapsed * (total - done) / done)}"
-            self.progress_bar.setFormat(status)
-        if results:
-            for label, result, meta in results:
-                self._live[label] = StoredInterpolation(result, meta)
+        progress: Progress | None = None
+        stored: dict[str, Artefact] = {}
+        for item in self._mailbox.drain():
+            if isinstance(item, Progress):
+                progress = item  # only the latest is shown
+            elif isinstance(item, Artefact):
+                stored[item.name] = item
+            elif isinstance(item, _Outcome):
+                self._outcome = (item.status, item.message)
+        if progress is not None:
+            self.task_panel.show_progress(progress)
+        if stored:
+            self._live.update(stored_interpolations(stored))
             self._redraw()
-        if outcomes:
-            self._outcome = outcomes[-1]
 
     @Slot()
     def _finished(self) -> None:
         status, message = self._outcome or ("failed", "the worker ended without a result")
         self.last_status = status
         self._outcome = (status, message)
-        self._live = {}
-        try:
-            if self.path is not None:
-                self.stored = read_interpolations(self.path)
-        except EnsguiError as exc:
-            status, message = "failed", f"the interpolations were computed but cannot be read back: {exc}"
-            self.last_status, self._outcome = status, (status, message)
-        if status == "finished":
-            self.progress_bar.setValue(1000)
-            self.progress_bar.setFormat(f"100% — done in {format_duration(time.monotonic() - self._started)}")
-        else:
-            self.progress_bar.setFormat(f"{status}")
-        self._redraw()
+        self.task_panel.finish(status, time.monotonic() - self._started)
         self._enable_inputs()
         if status == "failed":
             self._show_note(self._outcome_text(), error=True)
         self.computation_finished.emit(status, message)
+        document = self.context.document
+        if (not self._reading and self._job is not None and document.path is not None
+                and same_file(document.path, self._job.path)):
+            # The task stored pairs in the open run: the document reads it again (in its worker, not here), unless
+            # it is about to read it anyway.
+            document.reload()
 
     def _outcome_text(self) -> str:
         status, message = self._outcome or ("", "")
@@ -519,7 +515,8 @@ class InterpolationView(QWidget):
         if status == "finished":
             return f"Done: {message} in the run file."
         if status == "cancelled":
-            kept = sum(1 for a, b in (job.pairs if job else []) if pair_label(a, b) in self.stored)
+            shown = self._shown()
+            kept = sum(1 for a, b in (job.pairs if job else []) if pair_label(a, b) in shown)
             return f"Cancelled: {kept} of {pairs} pair(s) had finished and are stored."
         if status == "failed":
             return f"Interpolation failed: {message}"
@@ -570,5 +567,5 @@ class InterpolationView(QWidget):
         return f"{name}-interpolation-{key.replace('_', '-')}"
 
 
-__all__ = ["InterpolationMailbox", "InterpolationView", "MODE_FINAL", "MODE_PAIR", "legend_name", "snapshot_key",
+__all__ = ["InterpolationView", "MODE_FINAL", "MODE_PAIR", "legend_name", "snapshot_key",
            "snapshot_text"]

@@ -55,6 +55,16 @@ class Histogram:
     counts: np.ndarray  # int64 (B,)
 
 
+def histograms_of(kind: str, series: Sequence[tuple[str, np.ndarray]],
+                  edges: np.ndarray | None = None) -> list[Histogram]:
+    """One histogram per (name, margins) pair over common edges (margin_bin_edges by default); Qt-free, so that
+    a worker can count them before they are drawn."""
+    values = [np.asarray(v, dtype=np.float64).ravel() for _, v in series]
+    edges = margin_bin_edges(kind, values) if edges is None else np.asarray(edges, dtype=np.float64)
+    return [Histogram(name, edges, np.histogram(v, bins=edges)[0].astype(np.int64))
+            for (name, _), v in zip(series, values)]
+
+
 class MarginHistogramPlot(pg.PlotWidget):
     """set_margins(kind, series) draws one step histogram per (name, margins) pair over common bin edges,
     filled translucently so overlaid histograms stay visible, with a dashed line at margin 0."""
@@ -96,22 +106,27 @@ class MarginHistogramPlot(pg.PlotWidget):
         return self._histograms[0].edges if self._histograms else None
 
     def set_margins(self, kind: str, series: Sequence[tuple[str, np.ndarray]], edges: np.ndarray | None = None,
-             colors: Sequence[pg.QtGui.QColor] | None = None, title: str | None = None) -> None:
+                    colors: Sequence[pg.QtGui.QColor] | None = None, title: str | None = None) -> None:
         """Replace what is drawn: one histogram per (name, margins) over edges (margin_bin_edges by default)."""
         if kind not in AXIS_LABELS:
             raise ValueError(f"margin kind must be 'raw' or 'normalized', got {kind!r}")
+        self.set_histograms(kind, histograms_of(kind, series, edges), colors, title)
+
+    def set_histograms(self, kind: str, histograms: Sequence[Histogram],
+                       colors: Sequence[pg.QtGui.QColor] | None = None, title: str | None = None) -> None:
+        """Replace what is drawn by histograms already counted (histograms_of), all over the same edges."""
+        if kind not in AXIS_LABELS:
+            raise ValueError(f"margin kind must be 'raw' or 'normalized', got {kind!r}")
         self.kind = kind
-        values = [np.asarray(v, dtype=np.float64).ravel() for _, v in series]
-        edges = margin_bin_edges(kind, values) if edges is None else np.asarray(edges, dtype=np.float64)
-        self._histograms = [Histogram(name, edges, np.histogram(v, bins=edges)[0].astype(np.int64))
-                            for (name, _), v in zip(series, values)]
+        self._histograms = list(histograms)
+        edges = self._histograms[0].edges if self._histograms else margin_bin_edges(kind, [])
         item = self.getPlotItem()
         item.setLabel("bottom", AXIS_LABELS[kind])
         if title is not None:
             item.setTitle(title, size="10pt")
         for old in self._items:
             item.removeItem(old)
-        self.legend = self._new_legend(max(1, math.ceil(len(series) / LEGEND_ROWS)))
+        self.legend = self._new_legend(max(1, math.ceil(len(self._histograms) / LEGEND_ROWS)))
         self._items = []
         n = len(self._histograms)
         # One histogram is filled more strongly; many overlaid ones need a light fill to stay readable.
@@ -128,7 +143,7 @@ class MarginHistogramPlot(pg.PlotWidget):
         item.enableAutoRange(axis="y")
 
     def clear_histograms(self) -> None:
-        self.set_margins(self.kind, [], edges=margin_bin_edges(self.kind, []))
+        self.set_histograms(self.kind, [])
 
     def csv_contents(self) -> tuple[list[str], list[list[float | int]]]:
         """Header and rows for a CSV export: bin low and high edge, then each histogram's count."""
@@ -144,4 +159,4 @@ class MarginHistogramPlot(pg.PlotWidget):
         # Top left: trained nets' margins lie mostly right of 0, so that corner is usually empty.
         return replace_legend(self.getPlotItem(), columns, (8, 8))
 
-__all__ = ["AXIS_LABELS", "Histogram", "KINDS", "MarginHistogramPlot", "margin_bin_edges"]
+__all__ = ["AXIS_LABELS", "Histogram", "KINDS", "MarginHistogramPlot", "histograms_of", "margin_bin_edges"]

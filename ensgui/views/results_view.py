@@ -1,46 +1,70 @@
-"""The Results screen: one run's metrics against ensemble size, calibration, members and DEE."""
+"""The Results screen: the open run's metrics against ensemble size, calibration, members, DEE and result panels."""
 
 from __future__ import annotations
 
 import html
-import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QSplitter, QStackedWidget,
-                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QSplitter, QTableWidgetItem, QTabWidget,
+                               QVBoxLayout, QWidget)
 
-from .run_header import header_labels
 from ..engine import dee as dee_mod
-from ..engine.errors import EnsguiError
+from ..engine import metrics
 from ..engine.methods import curve_order_note
-from ..storage.reader import EvalData, RunData, RunSummary, read_boosting, read_run
-from ..storage.workspace import Workspace, same_file
-from .calibration_plot import CalibrationPlot
+from ..engine.metrics import ReliabilityDiagram
+from ..storage.opened_run import FileStamp, OpenedRun, file_stamp
+from ..storage.reader import EvalData, RunData, RunSummary
+from ..storage.workspace import same_file
+from .calibration_plot import N_BINS, CalibrationPlot
+from .dee_plot import DeePlot
 from .export import export_button, plot_export_actions, table_export_actions
+from .message_stack import PlotOrMessage
 from .metric_curves_plot import MetricCurvesPlot, metric_label, metric_short, ordered_metrics
-from .run_margins_panel import RunMarginsPanel
-from .boosting_panel import BoostingPanel
-from .panels import fmt, number_item, results_table, text_item, titled_panel
-from .runs_view import STATUS_COLORS
+from .panels import number_item, results_table, text_item, titled_panel
+from .reference_picker import ReferencePicker, references
+from .result_panels import RESULT_PANELS, PanelEntry, panels_for
+from .run_document import LoadedRun, PrepareFailure
+from .run_header import header_labels
+from .screens import AppContext, FillWhenShown, register_screen
+from .theme import ERROR_COLOR, HINT_STYLE, PALETTE, PATH_COLOR, fmt, fmt_mean_std, status_html
 
 SPLITS: tuple[tuple[str, str], ...] = (("test", "test"), ("val", "validation"))
 DEFAULT_METRIC = "cnll"
-REFERENCE_METHOD = "deep_ensemble"
 DEE_METRIC = "cnll"
 CURVES_TITLE = "Ensemble of the first k members: {order}"
+PREPARED = "results"  # the key of prepare_results in the open-run document
+OWN_TABS = 2  # the curves and members tabs come before the result panels' tabs
+WELCOME = "Open a run on the Runs screen, or start one on Setup: its results appear here."
+DEE_SERIES = "this run"
 
 
-def fmt_mean_std(mean: float, std: float) -> str:
-    if not math.isfinite(std):
-        return fmt(mean)
-    # At k = K every order holds all members; a std of 1e-17 there is rounding, not spread.
-    if math.isfinite(mean) and abs(std) <= 1e-12 * max(1.0, abs(mean)):
-        std = 0.0
-    return f"{fmt(mean)} ± {fmt(std)}"
+@dataclass(frozen=True)
+class SplitCalibration:
+    """What the reliability diagram of one split shows, computed in the worker that opens the run."""
+
+    diagram: ReliabilityDiagram | None  # None without stored predictions
+    members: int  # k, the size of the ensemble the diagram is of
+    ensemble_probs: np.ndarray | None  # (N, C) float64: the mean of all members' probabilities
+
+
+def split_calibration(data: EvalData) -> SplitCalibration:
+    """The reliability diagram of the ensemble of all members of one split (Qt-free)."""
+    probs = data.probs
+    if probs is None or probs.ndim != 3 or probs.shape[0] == 0:
+        return SplitCalibration(None, 0, None)
+    mean = np.mean(np.asarray(probs, dtype=np.float64), axis=0)
+    if data.labels.shape[0] != mean.shape[0]:
+        return SplitCalibration(None, probs.shape[0], mean)
+    return SplitCalibration(metrics.reliability(mean, data.labels, N_BINS), probs.shape[0], mean)
+
+
+def prepare_results(opened: OpenedRun) -> dict[str, SplitCalibration]:
+    """The preparer of the Results screen: the calibration of every evaluated split."""
+    return {split: split_calibration(data) for split, data in opened.run.eval.items()}
 
 
 def no_results_message(summary: RunSummary, error: str) -> str:
@@ -59,27 +83,39 @@ def no_results_message(summary: RunSummary, error: str) -> str:
     return "No evaluation is stored in this run file."
 
 
-
-
+@register_screen("results", "Results", order=30)
 class ResultsView(QWidget):
-    """Shows one run file: show_run(path) reads it (raising EnsguiError when it cannot) and fills every panel."""
+    """Shows the open run of the document: curves, calibration, DEE, tables, and a tab per result panel it has."""
 
-    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.workspace = workspace
-        self.run: RunData | None = None
-        self.path: Path | None = None
+        self.context = context
+        self.loaded: LoadedRun | None = None
         self.split = "test"
         # Not "metric": that would shadow QPaintDevice.metric, which Qt calls to size the widget.
         self.shown_metric = DEFAULT_METRIC
         self.reference: RunData | None = None
         self.dee_values: np.ndarray | None = None
-        self._references: list[RunSummary] = []
-        self._reference_cache: dict[Path, tuple[float, RunData]] = {}
-        self._reference_for: Path | None = None  # the run the reference choice was made for
+        self._dee_band: tuple[np.ndarray, np.ndarray] | None = None
+        self._chosen: tuple[Path, Path | None] | None = None  # (shown run, reference) the user picked
+        self._reference_failure: tuple[Path, FileStamp | None, str] | None = None
+        self._panels: dict[str, QWidget] = {}
+        self._drawn: LoadedRun | None = None
         self._filling = False
         self._build()
-        self._show_message("Open a run on the Runs screen, or start one on Setup: its results appear here.")
+        self._fill = FillWhenShown(self, self._draw)
+        document = context.document
+        document.register(PREPARED, prepare_results)
+        for entry in RESULT_PANELS.values():
+            if entry.prepare is not None:
+                document.register(entry.key, entry.prepare)
+        document.loading.connect(self._loading)
+        document.loaded.connect(self._loaded)
+        document.failed.connect(self._failed)
+        context.index.changed.connect(self._listing_changed)
+        context.loader.ready.connect(self._reference_read)
+        context.loader.failed.connect(self._reference_failed)
+        self._show_message(WELCOME)
 
     # ------------------------------------------------------------ layout
 
@@ -106,12 +142,9 @@ class ResultsView(QWidget):
         self.metric_combo.currentIndexChanged.connect(self._metric_changed)
         controls.addWidget(self.metric_combo)
         controls.addSpacing(16)
-        controls.addWidget(QLabel("DEE reference (deep ensemble):", self))
-        self.reference_combo = QComboBox(self)
-        self.reference_combo.setMinimumContentsLength(30)
-        self.reference_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.reference_combo.currentIndexChanged.connect(self._reference_changed)
-        controls.addWidget(self.reference_combo)
+        self.reference_picker = ReferencePicker(self)
+        self.reference_picker.changed.connect(self._reference_chosen)
+        controls.addWidget(self.reference_picker)
         self.overlay_check = QCheckBox("overlay reference", self)
         self.overlay_check.setChecked(True)
         self.overlay_check.setToolTip("Draw the reference deep ensemble's curve next to this run's")
@@ -120,14 +153,8 @@ class ResultsView(QWidget):
         controls.addStretch(1)
         outer.addLayout(controls)
 
-        self.stack = QStackedWidget(self)
-        self.message_label = QLabel("", self.stack)
-        self.message_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet("color: #555; font-size: 15px; padding: 40px;")
-        self.content = QWidget(self.stack)
-        self.stack.addWidget(self.content)
-        self.stack.addWidget(self.message_label)
+        self.content = QWidget(self)
+        self.stack = PlotOrMessage(self.content, self)
         outer.addWidget(self.stack, 1)
 
         content = QVBoxLayout(self.content)
@@ -139,28 +166,13 @@ class ResultsView(QWidget):
         self.curves_actions = plot_export_actions(self.curves_plot, lambda: self._file_stem(self.shown_metric))
         self.calibration_plot = CalibrationPlot(plots)
         self.calibration_actions = plot_export_actions(self.calibration_plot, lambda: self._file_stem("reliability"))
-        self.dee_stack = QStackedWidget(plots)
-        self.dee_plot = pg.PlotWidget(self.dee_stack)
-        self.dee_plot.setMinimumHeight(220)
-        self.dee_message = QLabel("", self.dee_stack)
-        self.dee_message.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.dee_message.setWordWrap(True)
-        self.dee_message.setStyleSheet("color: #555; padding: 16px; background: white;")
-        self.dee_stack.addWidget(self.dee_plot)
-        self.dee_stack.addWidget(self.dee_message)
-        self.dee_actions = plot_export_actions(self.dee_plot, lambda: self._file_stem("dee"))
-        dee_item = self.dee_plot.getPlotItem()
-        dee_item.setLabel("bottom", "ensemble size k")
-        dee_item.setLabel("left", "DEE (equivalent deep-ensemble size)")
-        dee_item.getAxis("left").enableAutoSIPrefix(False)
-        dee_item.showGrid(x=True, y=True, alpha=0.25)
-        dee_item.addLegend(offset=(10, 10))
-        self.dee_plot.setToolTip("Deep Ensemble Equivalent: how many members of the reference deep ensemble reach "
-                                 "this run's calibrated NLL at each size k.\nThe band uses the reference's "
-                                 "mean ± std over member orders.")
+        self.dee_plot = DeePlot(plots, lambda: self._file_stem("dee"))
+        self.dee_plot.plot.setToolTip("Deep Ensemble Equivalent: how many members of the reference deep ensemble "
+                                      "reach this run's calibrated NLL at each size k.\nThe band uses the "
+                                      "reference's mean ± std over member orders.")
         for title, plot, actions in (("Metric vs ensemble size", self.curves_plot, self.curves_actions),
                                      ("Calibration", self.calibration_plot, self.calibration_actions),
-                                     ("Deep Ensemble Equivalent", self.dee_stack, self.dee_actions)):
+                                     ("Deep Ensemble Equivalent", self.dee_plot, self.dee_plot.export_actions)):
             plots.addWidget(titled_panel(title, plot, export_button(actions, self), plots))
         plots.setSizes([480, 380, 380])
 
@@ -177,13 +189,8 @@ class ResultsView(QWidget):
                                         self.members_table, export_button(self.members_table_actions, self),
                                         self.tables),
                            "Per-member metrics")
-        self.margins_panel = RunMarginsPanel(self.workspace, self.tables)
-        self.tables.addTab(self.margins_panel, "Margins")
-        # Added as a tab only while a run with /analysis/boosting is shown.
-        self.boosting_panel = BoostingPanel(self.tables)
-        self.boosting_panel.hide()
         self.temperature_label = QLabel("", self)
-        self.temperature_label.setStyleSheet("color: #555;")
+        self.temperature_label.setStyleSheet(HINT_STYLE)
         vertical.addWidget(plots)
         vertical.addWidget(self.tables)
         vertical.setSizes([430, 300])
@@ -192,60 +199,27 @@ class ResultsView(QWidget):
 
     # ------------------------------------------------------------ public API
 
-    def show_run(self, path: Path | str) -> None:
-        """Read a run file and show it; raises EnsguiError (RunFileError) when the file cannot be read."""
-        path = Path(path)
-        run = read_run(path, with_probs=True)
-        self.run = run
-        self.path = path
-        self._fill_header(run)
-        self.curves_title.setText(f"<b>{html.escape(CURVES_TITLE.format(order=curve_order_note(run.spec)))}</b>")
-        self._rebuild_references()
-        self.margins_panel.show_run(path, run.summary, run.row_names)
-        self._show_boosting(run)
-        if not run.eval:
-            self._show_message(no_results_message(run.summary, run.error))
-            return
-        self._filling = True
-        try:
-            self._fill_split_combo(run)
-            self._fill_metric_combo()
-        finally:
-            self._filling = False
-        self.stack.setCurrentWidget(self.content)
-        self._enable_controls(True)
-        self._fill_all()
+    @property
+    def run(self) -> RunData | None:
+        return self.loaded.opened.run if self.loaded is not None else None
 
-    def _show_boosting(self, run: RunData) -> None:
-        """The Boosting tab for runs that stored gap-boosting rounds; no tab for any other run."""
-        try:
-            boosting = read_boosting(run.path)
-        except EnsguiError:
-            boosting = None
-        index = self.tables.indexOf(self.boosting_panel)
-        if boosting is None or len(boosting.models) == 0:
-            if index >= 0:
-                self.tables.removeTab(index)
-            return
-        self.boosting_panel.set_run(run, boosting)
-        if index < 0:
-            self.tables.addTab(self.boosting_panel, "Boosting")
+    @property
+    def path(self) -> Path | None:
+        return self.loaded.path if self.loaded is not None else None
 
     def has_results(self) -> bool:
         """Whether the shown run has an evaluation to look at."""
         return self.run is not None and bool(self.run.eval)
-
-    def refresh_references(self) -> None:
-        """Reread the workspace's finished deep ensembles for the DEE reference list (keeps the choice)."""
-        self._rebuild_references()
-        if self.has_results():
-            self._fill_all()
 
     def eval_data(self) -> EvalData | None:
         """The evaluation of the selected split of the shown run."""
         if self.run is None:
             return None
         return self.run.eval.get(self.split)
+
+    def panel(self, kind: str) -> QWidget | None:
+        """The result panel of a kind of artefact, once a run that has it was shown."""
+        return self._panels.get(kind)
 
     def select_split(self, split: str) -> None:
         index = self.split_combo.findData(split)
@@ -261,23 +235,87 @@ class ResultsView(QWidget):
 
     def select_reference(self, path: Path | str | None) -> None:
         """Choose the DEE reference by run file path (None for no reference)."""
-        index = self.reference_combo.findData(None if path is None else str(Path(path)))
-        if index < 0:
-            raise ValueError(f"{path} is not a finished deep ensemble in the workspace")
-        self.reference_combo.setCurrentIndex(index)
+        self.reference_picker.select(path)
 
     def reference_paths(self) -> list[Path | None]:
-        return [None if self.reference_combo.itemData(i) is None else Path(self.reference_combo.itemData(i))
-                for i in range(self.reference_combo.count())]
+        return self.reference_picker.paths()
+
+    def ensemble_probs(self) -> np.ndarray | None:
+        """The selected split's ensemble-averaged probabilities of all K members (N, C), float64."""
+        calibration = self._calibration()
+        return calibration.ensemble_probs if calibration is not None else None
+
+    # ------------------------------------------------------------ the document
+
+    def _loading(self, path: Path) -> None:
+        self._drawn = None  # whatever comes next, even the run shown before, is drawn whole again
+        self._show_file_message(path, f"Reading {path.name}…")
+
+    def _loaded(self, loaded: LoadedRun) -> None:
+        self.loaded = loaded
+        self._fill.request()
+
+    def _failed(self, path: Path, message: str) -> None:
+        self.loaded = self._drawn = None
+        self._show_file_message(path, f"This run cannot be shown: {message}")
+
+    def _draw(self) -> None:
+        if self.loaded is None:
+            return
+        if self.loaded is not self._drawn:
+            self._drawn = self.loaded
+            self._draw_run()
+        elif self.has_results():
+            self._fill_all()
+
+    def _draw_run(self) -> None:
+        run = self.run
+        self._fill_header(run)
+        self.curves_title.setText(f"<b>{html.escape(CURVES_TITLE.format(order=curve_order_note(run.spec)))}</b>")
+        self._fill_references()
+        self._show_panels(self.loaded)
+        if not run.eval:
+            self._show_message(no_results_message(run.summary, run.error))
+            return
+        self._filling = True
+        try:
+            self._fill_split_combo(run)
+            self._fill_metric_combo()
+        finally:
+            self._filling = False
+        self.stack.show_content()
+        self._enable_controls(True)
+        self._fill_all()
+
+    # ------------------------------------------------------------ result panels
+
+    def _show_panels(self, loaded: LoadedRun) -> None:
+        """A tab for every registered panel of the kinds this run stores, after Results' own; none for the rest."""
+        entries = panels_for(loaded.opened)
+        wanted = {entry.kind for entry in entries}
+        for kind, panel in self._panels.items():
+            if kind not in wanted and (index := self.tables.indexOf(panel)) >= 0:
+                self.tables.removeTab(index)
+        for position, entry in enumerate(entries, start=OWN_TABS):
+            panel = self._panel_of(entry)
+            if self.tables.indexOf(panel) != position:
+                if (index := self.tables.indexOf(panel)) >= 0:
+                    self.tables.removeTab(index)
+                self.tables.insertTab(position, panel, entry.title)
+            panel.show_run(loaded, loaded.get(entry.key))
+
+    def _panel_of(self, entry: PanelEntry) -> QWidget:
+        """The panel widget of a kind, made the first time a run has that kind."""
+        panel = self._panels.get(entry.kind)
+        if panel is None:
+            panel = self._panels[entry.kind] = entry.factory(self.context, self.tables)
+        return panel
 
     # ------------------------------------------------------------ header and message
 
     def _fill_header(self, run: RunData) -> None:
         s = run.summary
-        color = STATUS_COLORS.get(s.status)
-        status = html.escape(s.status)
-        if color is not None:
-            status = f"<span style='color:{color.name()}'>{status}</span>"
+        status = status_html(html.escape(s.status))
         self.title_label.setText(f"{html.escape(s.name)} &nbsp;<span style='font-weight:normal'>[{status}]</span>")
         members = s.rows or (len(run.row_names) if run.row_names else run.members)
         parts = [("method", s.method), ("dataset", s.dataset), ("model", s.model), ("members", str(members)),
@@ -285,19 +323,24 @@ class ResultsView(QWidget):
         if run.elapsed is not None:
             parts.append(("took", f"{run.elapsed:.1f} s"))
         text = " &nbsp;·&nbsp; ".join(f"{k}: <b>{html.escape(v or '–')}</b>" for k, v in parts)
-        text += f"<br><span style='color:#666'>{html.escape(str(run.path))}</span>"
+        text += f"<br><span style='color:{PATH_COLOR}'>{html.escape(str(run.path))}</span>"
         if run.error:
-            text += f"<br><span style='color:#c62828'>{html.escape(run.error)}</span>"
+            text += f"<br><span style='color:{ERROR_COLOR}'>{html.escape(run.error)}</span>"
         self.details_label.setText(text)
 
+    def _show_file_message(self, path: Path, text: str) -> None:
+        """A run that is being read, or cannot be: its file in the header, the reason in the message."""
+        self.title_label.setText(html.escape(path.stem))
+        self.details_label.setText(f"<span style='color:{PATH_COLOR}'>{html.escape(str(path))}</span>")
+        self._show_message(text)
+
     def _show_message(self, text: str) -> None:
-        self.message_label.setText(text)
-        self.stack.setCurrentWidget(self.message_label)
+        self.stack.show_message(text)
         self.dee_values = None
         self._enable_controls(False)
 
     def _enable_controls(self, on: bool) -> None:
-        for widget in (self.split_combo, self.metric_combo, self.reference_combo, self.overlay_check):
+        for widget in (self.split_combo, self.metric_combo, self.reference_picker, self.overlay_check):
             widget.setEnabled(on)
 
     # ------------------------------------------------------------ selectors
@@ -338,76 +381,76 @@ class ResultsView(QWidget):
         self.shown_metric = name
         self._fill_curves()
 
-    def _reference_changed(self, _index: int) -> None:
-        if self._filling:
-            return
-        self._load_reference()
-        if self.has_results():
-            self._fill_all()
-
     # ------------------------------------------------------------ DEE references
 
-    def _rebuild_references(self) -> None:
-        """Finished deep ensembles of the workspace; the shown run's data set and model first."""
-        try:
-            runs = self.workspace.runs()
-        except EnsguiError:
-            runs = []
+    def _fill_references(self) -> None:
+        """The workspace's finished deep ensembles, the shown run's data set and model first; the user's choice is
+        kept while the same run is shown, else the most recent other one is the default."""
         here = self.run.summary if self.run is not None else None
-        refs = [r for r in runs if r.method == REFERENCE_METHOD and r.status == "finished"]
+        candidates = references(self.context.index.listing.summaries)
         if here is not None:
-            # runs() is newest first; a stable sort keeps that order within each group.
-            refs.sort(key=lambda r: (r.dataset != here.dataset, r.model != here.model))
-        self._references = refs
-        previous = self.reference_combo.currentData()
-        previous_run = self._reference_for
-        self._filling = True
-        try:
-            self.reference_combo.clear()
-            self.reference_combo.addItem("none", None)
-            for r in refs:
-                mine = self.path is not None and same_file(r.path, self.path)
-                label = f"{r.name} · {r.created[:16].replace('T', ' ')}" + (" (this run)" if mine else "")
-                self.reference_combo.addItem(label, str(r.path))
-                self.reference_combo.setItemData(self.reference_combo.count() - 1,
-                                                 f"{r.dataset} · {r.model} · {r.rows} members\n{r.path}",
-                                                 Qt.ItemDataRole.ToolTipRole)
-            # Keep the user's choice while the same run is shown; a new run gets the default again.
-            keep = previous_run is not None and self.path is not None and same_file(previous_run, self.path)
-            index = self.reference_combo.findData(previous) if keep else -1
-            if index < 0:
-                index = self._default_reference_index()
-            self.reference_combo.setCurrentIndex(index)
-        finally:
-            self._filling = False
-        self._reference_for = self.path
-        self._load_reference()
+            # The listing is newest first; a stable sort keeps that order within each group.
+            candidates.sort(key=lambda r: (r.dataset != here.dataset, r.model != here.model))
+        chosen = self._chosen
+        if chosen is not None and not self._is_shown(chosen[0]):
+            chosen = self._chosen = None  # another run is shown: the choice made for the last one is over
+        keep = chosen is not None and (chosen[1] is None or any(same_file(r.path, chosen[1]) for r in candidates))
+        default = chosen[1] if keep else next((r.path for r in candidates if not self._is_shown(r.path)), None)
+        self.reference_picker.set_runs(candidates, default, this_run=self.path, keep_choice=keep)
 
-    def _default_reference_index(self) -> int:
-        """The most recent other deep ensemble (same data set and model preferred), else none."""
-        for i, r in enumerate(self._references):
-            if self.path is None or not same_file(r.path, self.path):
-                return i + 1
-        return 0
+    def _is_shown(self, path: Path) -> bool:
+        return self.path is not None and same_file(path, self.path)
 
-    def _load_reference(self) -> None:
-        data = self.reference_combo.currentData()
-        self.reference = None
-        if data is None:
-            return
-        path = Path(data)
-        if self.path is not None and self.run is not None and same_file(path, self.path):
-            self.reference = self.run
-            return
-        try:
-            mtime = path.stat().st_mtime
-            cached = self._reference_cache.get(path)
-            if cached is None or cached[0] != mtime:
-                cached = (mtime, read_run(path, with_probs=False))
-                self._reference_cache[path] = cached
-            self.reference = cached[1]
-        except (EnsguiError, OSError):
-            self.reference = None
+    def _reference_state(self) -> tuple[Path | None, bool]:
+        """What the DEE depends on in the picker: the chosen run and whether there is another to choose."""
+        others = any(not self._is_shown(r.path) for r in self.reference_picker.candidates)
+        return self.reference_picker.current_path(), others
+
+    def _listing_changed(self) -> None:
+        before = self._reference_state()
+        self._fill_references()
+        if self.has_results() and self._reference_state() != before:
+            self._fill.request()
+
+    def _reference_chosen(self, path: Path | None) -> None:
+        if self.path is not None:
+            self._chosen = (self.path, path)
+        if self.has_results():
+            self._fill.request()
+
+    def _reference_read(self, path: Path) -> None:
+        if self.has_results() and self._is_reference(path):
+            self._fill.request()
+
+    def _reference_failed(self, path: Path, message: str) -> None:
+        if self._is_reference(path):
+            # Kept with the file's stamp so that the same broken file is not read again and again.
+            self._reference_failure = (path, file_stamp(path), message)
+            if self.has_results():
+                self._fill.request()
+
+    def _is_reference(self, path: Path) -> bool:
+        current = self.reference_picker.current_path()
+        return current is not None and same_file(current, path)
+
+    def _load_reference(self) -> tuple[RunData | None, str]:
+        """The chosen reference run, or None and why: none chosen, none to choose, still being read, unreadable."""
+        path = self.reference_picker.current_path()
+        if path is None:
+            if not self._reference_state()[1]:
+                return None, ("No other finished deep ensemble in the workspace. Train one with the same data "
+                              "and model to see how many of its members this run is worth.")
+            return None, "Choose a finished deep ensemble as the DEE reference above."
+        if self._is_shown(path):
+            return self.run, ""
+        failure = self._reference_failure
+        if failure is not None and same_file(failure[0], path) and failure[1] == file_stamp(path):
+            return None, f"The reference cannot be read: {failure[2]}"
+        run = self.context.loader.get(path)
+        if run is None:
+            error = self.context.loader.error(path)
+            return None, f"The reference cannot be read: {error}" if error else f"Reading the reference {path.name}…"
+        return run, ""
 
     def _reference_curve(self) -> np.ndarray | None:
         if self.reference is None:
@@ -417,31 +460,34 @@ class ResultsView(QWidget):
             return None
         return data.curves.get(DEE_METRIC)
 
-    def _compute_dee(self) -> tuple[np.ndarray | None, str]:
-        """DEE of this run's CNLL curve against the reference's on the selected split, and a note."""
-        data = self.eval_data()
+    def _compute_dee(self, note: str) -> str:
+        """DEE of this run's CNLL curve against the reference's on the selected split, with its band; the note
+        says why there is none."""
+        self.dee_values = self._dee_band = None
         if self.reference is None:
-            if not any(self.path is None or not same_file(r.path, self.path) for r in self._references):
-                return None, ("No other finished deep ensemble in the workspace. Train one with the same data "
-                              "and model to see how many of its members this run is worth.")
-            return None, "Choose a finished deep ensemble as the DEE reference above."
+            return note
+        data = self.eval_data()
         ref_curve = self._reference_curve()
         if data is None or DEE_METRIC not in data.curves:
-            return None, "This run has no calibrated NLL curve to compare."
+            return "This run has no calibrated NLL curve to compare."
         if ref_curve is None:
-            return None, f"The reference has no {metric_label(DEE_METRIC)} on the {self.split} split."
+            return f"The reference has no {metric_label(DEE_METRIC)} on the {self.split} split."
+        mine = data.curves[DEE_METRIC][:, 0]
         try:
-            values = dee_mod.dee_from_cnll(ref_curve[:, 0], data.curves[DEE_METRIC][:, 0])
+            values = dee_mod.dee_from_cnll(ref_curve[:, 0], mine)
+            self._dee_band = dee_mod.dee_band(-ref_curve[:, 0], ref_curve[:, 1], -mine)
         except ValueError as exc:
-            return None, f"DEE cannot be computed: {exc}"
-        return values, ""
+            return f"DEE cannot be computed: {exc}"
+        self.dee_values = values
+        return ""
 
     # ------------------------------------------------------------ filling
 
     def _fill_all(self) -> None:
         if not self.has_results():
             return
-        self.dee_values, dee_note = self._compute_dee()
+        self.reference, note = self._load_reference()
+        dee_note = self._compute_dee(note)
         self._fill_curves()
         self._fill_curves_table()
         self._fill_members_table()
@@ -466,8 +512,7 @@ class ResultsView(QWidget):
             return
         runs = {self._run_label(): data.curves[self.shown_metric]}
         ref = self.reference
-        if (self.overlay_check.isChecked() and ref is not None and self.path is not None
-                and not same_file(ref.path, self.path)):
+        if self.overlay_check.isChecked() and ref is not None and not self._is_shown(ref.path):
             ref_data = ref.eval.get(self.split)
             if ref_data is not None and self.shown_metric in ref_data.curves:
                 runs[f"{ref.summary.name} (reference)"] = ref_data.curves[self.shown_metric]
@@ -541,59 +586,33 @@ class ResultsView(QWidget):
                     value = float(values[r])
                     table.setItem(r, c, number_item(fmt(value), value))
 
-    def ensemble_probs(self) -> np.ndarray | None:
-        """The selected split's ensemble-averaged probabilities of all K members (N, C), float64."""
-        data = self.eval_data()
-        if data is None or data.probs is None or data.probs.ndim != 3 or data.probs.shape[0] == 0:
-            return None
-        return np.mean(np.asarray(data.probs, dtype=np.float64), axis=0)
+    def _calibration(self) -> SplitCalibration | None:
+        prepared = self.loaded.get(PREPARED) if self.loaded is not None else None
+        return prepared.get(self.split) if isinstance(prepared, dict) else None
 
     def _fill_calibration(self) -> None:
-        data = self.eval_data()
-        probs = self.ensemble_probs()
-        if data is None or probs is None or data.labels.shape[0] != probs.shape[0]:
+        prepared = self.loaded.get(PREPARED) if self.loaded is not None else None
+        if isinstance(prepared, PrepareFailure):
+            self.calibration_plot.clear_diagram(f"reliability diagram: {prepared.message}")
+            return
+        calibration = self._calibration()
+        if calibration is None or calibration.diagram is None:
             self.calibration_plot.clear_diagram("reliability diagram: no stored predictions")
             return
-        k = data.probs.shape[0]
-        self.calibration_plot.set_probs(probs, data.labels, what=f"{dict(SPLITS)[self.split]}, k = {k}")
+        what = f"{dict(SPLITS)[self.split]}, k = {calibration.members}"
+        self.calibration_plot.set_diagram(calibration.diagram, what)
 
     def _fill_dee_plot(self, note: str) -> None:
-        item = self.dee_plot.getPlotItem()
-        item.clear()
-        if item.legend is not None:
-            item.legend.clear()
-        values = self.dee_values
-        for action in self.dee_actions:
-            action.setEnabled(values is not None)
-        if values is None:
-            self.dee_message.setText(note)
-            self.dee_stack.setCurrentWidget(self.dee_message)
+        if self.dee_values is None:
+            self.dee_plot.show_message(note)
             return
-        self.dee_stack.setCurrentWidget(self.dee_plot)
-        k = np.arange(1, values.shape[0] + 1, dtype=np.float64)
-        ref_curve = self._reference_curve()
-        top = max(float(k[-1]), float(np.nanmax(values)) if np.any(np.isfinite(values)) else 1.0)
-        if ref_curve is not None and self.run is not None:
-            data = self.eval_data()
-            low, high = dee_mod.dee_band(-ref_curve[:, 0], ref_curve[:, 1], -data.curves[DEE_METRIC][:, 0])
-            lower = pg.PlotCurveItem(k, low, pen=pg.mkPen(None))
-            upper = pg.PlotCurveItem(k, high, pen=pg.mkPen(None))
-            item.addItem(pg.FillBetweenItem(lower, upper, brush=pg.mkBrush(31, 119, 180, 45)))
-        identity = pg.PlotDataItem([1, top], [1, top], pen=pg.mkPen("#777777", width=1.2,
-                                                                     style=Qt.PenStyle.DashLine),
-                                   name="DEE = k")
-        item.addItem(identity)
-        item.addItem(pg.PlotDataItem(k, values, pen=pg.mkPen("#1f77b4", width=2), symbol="o", symbolSize=7,
-                                     symbolBrush=pg.mkBrush("#1f77b4"), name="this run"))
-        ref_name = self.reference.summary.name if self.reference is not None else ""
-        item.setTitle(f"CNLL against {html.escape(ref_name)}")
-        item.setXRange(0.7, k[-1] + 0.3, padding=0)
-        item.enableAutoRange(axis="y")
-        item.getAxis("bottom").setTickSpacing(major=max(1, int(np.ceil(k[-1] / 12))), minor=1)
+        name = self.reference.summary.name if self.reference is not None else ""
+        self.dee_plot.draw([(DEE_SERIES, self.dee_values, QColor(PALETTE[0]))], name, band=self._dee_band)
 
     def _file_stem(self, what: str) -> str:
         name = self.path.stem if self.path is not None else "results"
         return f"{name}-{self.split}-{what}"
 
 
-__all__ = ["DEE_METRIC", "ResultsView", "SPLITS", "fmt", "fmt_mean_std", "no_results_message"]
+__all__ = ["DEE_METRIC", "DEE_SERIES", "PREPARED", "ResultsView", "SPLITS", "SplitCalibration", "no_results_message",
+           "prepare_results", "split_calibration"]

@@ -9,17 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidgetItem, QPushButton, QSplitter, QStackedWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QListWidgetItem, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from ..engine.errors import EnsguiError
+from ..engine.errors import RunFileError
 from ..storage.sweep_store import SweepData, read_sweep
-from ..storage.workspace import Workspace
 from .export import export_button, plot_export_actions, table_export_actions
-from .theme import PALETTE
-from .panels import fmt, number_item, results_table, text_item, titled_panel
+from .message_stack import PlotOrMessage
+from .panels import number_item, results_table, text_item, titled_panel
 from .run_header import header_labels
+from .screens import AppContext, register_screen
+from .theme import color, fmt
+from .worker_queue import WorkerQueue
 from .workspace_picker import workspace_picker
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -91,25 +92,32 @@ def sweep_details(data: SweepData) -> str:
 
 
 RESUMABLE = ("cancelled", "failed", "incomplete")  # a running sweep goes on by itself; a finished one is done
+EMPTY_MESSAGE = "Run a gap sweep from Setup (Experiment: gap sweep), or pick a stored sweep on the left."
 
 
+@register_screen("sweep", "Sweep", order=70)
 class SweepView(QWidget):
-    """Pick a sweep of the workspace (or show_sweep(path)) to draw its four plots and its table."""
+    """Pick a sweep of the workspace (or show_sweep(path)) to draw its four plots and its table.
 
-    resume_requested = Signal(Path)  # the summary of a sweep that did not finish
+    The list is the workspace index's sweeps; a picked summary is read in a worker and drawn when it arrives.
+    """
 
-    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.workspace = workspace
-        self.path: Path | None = None
+        self.context = context
+        self.path: Path | None = None  # the sweep shown
         self.data: SweepData | None = None
         self.curves: dict[str, dict[str, pg.PlotDataItem]] = {}
         self.error_bars: dict[str, dict[str, pg.ErrorBarItem]] = {}
         self.markers: dict[str, list[pg.InfiniteLine]] = {}
+        self._requested: Path | None = None  # the sweep asked for last (shown once read)
         self._filling = False
+        self._reader = WorkerQueue("ensgui-sweep-reader", self)
+        self._reader.done.connect(self._read_done)
+        self._reader.failed.connect(self._read_failed)
         self._build()
-        self._show_message("Run a gap sweep from Setup (Experiment: gap sweep), or pick a stored sweep on the left.")
-        self.refresh()
+        context.index.changed.connect(self._fill_list)
+        self._fill_list()
 
     # ------------------------------------------------------------ layout
 
@@ -141,15 +149,9 @@ class SweepView(QWidget):
         self.resume_button.setVisible(False)
         details_row.addWidget(self.resume_button)
         right.addLayout(details_row)
-        self.stack = QStackedWidget(main)
-        self.message_label = QLabel("", self.stack)
-        self.message_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet("color: #555; font-size: 15px; padding: 40px;")
-        self.content = QSplitter(Qt.Orientation.Vertical, self.stack)
+        self.content = QSplitter(Qt.Orientation.Vertical)
         self.content.setChildrenCollapsible(False)
-        self.stack.addWidget(self.content)
-        self.stack.addWidget(self.message_label)
+        self.stack = PlotOrMessage(self.content, main, EMPTY_MESSAGE)
         right.addWidget(self.stack, 1)
 
         plots = QWidget(self.content)
@@ -168,15 +170,15 @@ class SweepView(QWidget):
             if index:
                 plot.setXLink(self.plots[PLOTS[0][0]])  # one gap axis for all four figures
             for number, s in enumerate(series):
-                color = PALETTE[number]
-                curve = plot.plot([], [], name=s.name, pen=pg.mkPen(color, width=2), symbol=s.symbol,
-                                  symbolSize=7, symbolBrush=pg.mkBrush(color), symbolPen=pg.mkPen(color),
+                pen_color = color(number)
+                curve = plot.plot([], [], name=s.name, pen=pg.mkPen(pen_color, width=2), symbol=s.symbol,
+                                  symbolSize=7, symbolBrush=pg.mkBrush(pen_color), symbolPen=pg.mkPen(pen_color),
                                   connect="finite")
                 self.curves[key][s.name] = curve
                 if s.field in TRACE_FIELDS:
                     # Added only where there are errors: an empty ErrorBarItem still pulls the auto range to 0.
                     bars = pg.ErrorBarItem(x=np.zeros(0), y=np.zeros(0), height=np.zeros(0), beam=0.06,
-                                           pen=pg.mkPen(color, width=1.5))
+                                           pen=pg.mkPen(pen_color, width=1.5))
                     plot.addItem(bars)
                     self.error_bars[key][s.name] = bars
             actions = plot_export_actions(plot, lambda key=key: self._file_stem(key))
@@ -224,22 +226,20 @@ class SweepView(QWidget):
     # ------------------------------------------------------------ the workspace's sweeps
 
     def refresh(self) -> None:
-        """Reread the workspace's sweep files into the picker, keeping the shown sweep selected."""
-        try:
-            paths = [Path(p) for p in self.workspace.sweeps()]
-        except EnsguiError as exc:
-            paths = []
-            self.problem_label.setText(str(exc))
-        else:
-            self.problem_label.setText("")
+        """Rescan the workspace; the list follows when the index has the new listing."""
+        self.context.index.refresh()
+
+    def _fill_list(self) -> None:
+        """The index's sweeps in the picker, the shown (or asked-for) sweep selected."""
+        selected = self._requested or self.path
         self._filling = True
         try:
             self.sweep_list.clear()
-            for path in paths:
+            for path in self.context.index.listing.sweeps:
                 item = QListWidgetItem(path.name.removesuffix(".h5").removesuffix(".sweep"), self.sweep_list)
                 item.setToolTip(str(path))
                 item.setData(PATH_ROLE, str(path))
-                if self.path is not None and path.name == self.path.name:
+                if selected is not None and path.name == selected.name:
                     self.sweep_list.setCurrentItem(item)
         finally:
             self._filling = False
@@ -247,25 +247,51 @@ class SweepView(QWidget):
     def _picked(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None = None) -> None:
         if self._filling or item is None:
             return
-        path = Path(item.data(PATH_ROLE))
-        try:
-            self.show_sweep(path)
-        except EnsguiError as exc:
-            self.problem_label.setText(str(exc))
+        self._read(Path(item.data(PATH_ROLE)))
 
     def _resume_clicked(self) -> None:
         if self.path is not None:
-            self.resume_requested.emit(self.path)
+            self.context.actions.resume_sweep(self.path)
 
-    # ------------------------------------------------------------ drawing
+    # ------------------------------------------------------------ reading (in a worker)
 
     def show_sweep(self, path: Path | str) -> None:
-        """Read a sweep summary file and draw it; raises EnsguiError when the file cannot be read."""
+        """Select a sweep summary and draw it once read; RunFileError at once when path is not a file (an unreadable
+        file is said on the problem line when its read fails)."""
         path = Path(path)
-        data = read_sweep(path)
+        if not path.is_file():
+            raise RunFileError(f"{path} does not exist or is not a file")
+        self._read(path)
+        self._fill_list()
+
+    def _read(self, path: Path) -> None:
+        self._requested = path
+        self._reader.submit(path, lambda _stop: read_sweep(path))
+
+    def wait(self, timeout_ms: int = -1) -> bool:
+        """Wait until the asked-for sweep is read and drawn (tests)."""
+        return self._reader.wait(timeout_ms)
+
+    def shutdown(self) -> None:
+        """Stop the reader (the window closes)."""
+        self._reader.shutdown()
+
+    def _read_done(self, path: Path, data: SweepData) -> None:
+        if path != self._requested:
+            return  # an earlier pick, answered after a later one was asked for
+        self._requested = None
         self.path = path
+        self.problem_label.setText("")
         self.set_data(data, path.name)
-        self.refresh()
+
+    def _read_failed(self, path: Path, message: str) -> None:
+        if path != self._requested:
+            return
+        self._requested = None
+        self.problem_label.setText(message)
+        self._fill_list()  # back to the sweep still shown
+
+    # ------------------------------------------------------------ drawing
 
     def set_data(self, data: SweepData, name: str = "") -> None:
         """Draw a sweep's numbers: four plots against the gap and the table."""
@@ -275,9 +301,9 @@ class SweepView(QWidget):
         self.details_label.setText(sweep_details(data))
         self.resume_button.setVisible(data.status in RESUMABLE)
         if not n:
-            self._show_message(f"This sweep holds no finished point (status: {data.status}).")
+            self.stack.show_message(f"This sweep holds no finished point (status: {data.status}).")
             return
-        self.stack.setCurrentWidget(self.content)
+        self.stack.show_content()
         gaps = np.asarray(data.gaps, dtype=np.float64)[data.order()]
         span = float(np.nanmax(gaps) - np.nanmin(gaps)) if np.isfinite(gaps).any() else 0.0
         for key, _title, _y_label, series in PLOTS:
@@ -331,10 +357,6 @@ class SweepView(QWidget):
                 value = float(values[i] if part is None else values[i, part])
                 self.table.setItem(row, column, number_item(fmt(value), value))
             self.table.setItem(row, len(headers) - 1, text_item(Path(str(data.runs[i])).name))
-
-    def _show_message(self, text: str) -> None:
-        self.message_label.setText(text)
-        self.stack.setCurrentWidget(self.message_label)
 
     def _file_stem(self, what: str) -> str:
         stem = self.path.name.removesuffix(".h5").removesuffix(".sweep") if self.path is not None else "sweep"

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import html
+import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from .run_header import header_labels
 from ..engine import weight_space
-from ..storage.reader import RunData, SnapshotInfo, list_snapshots, read_run, read_snapshot
-from ..storage.workspace import Workspace
+from ..storage.opened_run import OpenedRun
+from ..storage.reader import RunData, SnapshotInfo, read_snapshot
 from .export import export_button, plot_export_actions
-from .theme import PALETTE
+from .message_stack import PlotOrMessage
 from .panels import titled_panel
+from .run_document import LoadedRun, PrepareFailure
+from .run_header import header_labels
+from .screens import AppContext, FillWhenShown, register_screen
+from .theme import HINT_STYLE, PALETTE, PATH_COLOR, color
 
+KEY = "weight_space"  # the screen's key and that of its preparation on the document
 X_AXES: tuple[tuple[str, str], ...] = (("step", "training step"), ("epoch", "epoch"), ("row", "ensemble row"))
 SPLIT = "test"
 COLOR_MAP = "viridis"
@@ -27,14 +33,44 @@ COLOR_MAP = "viridis"
 MAX_ANNOTATED_ROWS = 12
 # At most this many member-index ticks per heatmap axis, so that the labels do not overlap.
 MAX_TICKS = 25
+NO_SNAPSHOTS = "This run stores no snapshots, so there are no weights to compare."
+NO_PREDICTIONS = "No test predictions are stored in this run, so there is nothing to compare."
 
 
-def _message_label(parent: QWidget) -> QLabel:
-    label = QLabel("", parent)
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setWordWrap(True)
-    label.setStyleSheet("color: #555; padding: 16px; background: white;")
-    return label
+@dataclass(frozen=True)
+class WeightSpaceData:
+    """What the screen draws of a run, computed in the document's worker."""
+
+    snapshots: list[SnapshotInfo]  # in ensemble-row order
+    distances: np.ndarray  # (S,) L2 distance of every snapshot's parameters from the first's
+    parameters: int  # trained parameters of one snapshot, 0 without snapshots
+    disagreement: np.ndarray | None  # (K, K) over the test predictions, None when the run stores none
+    test_objects: int
+
+
+def _snapshot_states(path: Path, snapshots: list[SnapshotInfo]) -> Iterator[dict[str, np.ndarray]]:
+    # One snapshot read at a time: distances_from_first keeps only the first besides the current one.
+    for info in snapshots:
+        yield read_snapshot(path, info.member, info.index)
+
+
+def prepare_weight_space(opened: OpenedRun) -> WeightSpaceData:
+    """The snapshots in row order, their distances from the first, the parameter count and the disagreement
+    matrix of the test predictions (the document's worker runs it: it reads every snapshot's weights)."""
+    # Rows in ensemble order: the row the writer recorded, else member-then-index order.
+    snapshots = sorted(opened.snapshots, key=lambda s: (s.row < 0, s.row, s.member, s.index))
+    states = _snapshot_states(opened.path, snapshots)
+    first = next(states, None)
+    if first is None:
+        distances, parameters = np.zeros(0), 0
+    else:
+        parameters = int(sum(np.asarray(first[n]).size for n in weight_space.parameter_names(first)))
+        distances = weight_space.distances_from_first(itertools.chain([first], states))
+    data = opened.run.eval.get(SPLIT)
+    probs = data.probs if data is not None else None
+    if probs is None or probs.ndim != 3 or probs.shape[0] == 0:
+        return WeightSpaceData(snapshots, distances, parameters, None, 0)
+    return WeightSpaceData(snapshots, distances, parameters, weight_space.disagreement(probs), int(probs.shape[1]))
 
 
 def _index_ticks(n: int) -> list[list[tuple[float, str]]]:
@@ -42,23 +78,35 @@ def _index_ticks(n: int) -> list[list[tuple[float, str]]]:
     return [[(float(i), str(i)) for i in range(0, n, step)], []]
 
 
+@register_screen(KEY, "Weight space", order=50)
 class WeightSpaceView(QWidget):
-    """show_run(path) reads a run's snapshots and test predictions (raising EnsguiError when it cannot)."""
+    """The open run's snapshot distances and row disagreement, prepared in the document's worker and only drawn
+    here."""
 
-    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.workspace = workspace
+        self.context = context
+        self.loaded: LoadedRun | None = None  # the document's run, drawn when the screen can be seen
         self.path: Path | None = None
         self.run: RunData | None = None
         self.snapshots: list[SnapshotInfo] = []  # in ensemble-row order
         self.distances: np.ndarray = np.zeros(0)
+        self.parameters = 0
         self.disagreement_matrix: np.ndarray | None = None
+        self.test_objects = 0
+        self.failure = ""  # why the run's preparation failed, shown in both panels
         self.row_names: list[str] = []
         self.x_axis = "step"
         self._points = pg.ScatterPlotItem()
         self._build()
         self._show_distance_message("Open a run to see how far its snapshots lie from the first one.")
         self._show_heatmap_message("Open a run to see how often its members disagree.")
+        self._filler = FillWhenShown(self, self._fill)
+        document = context.document
+        document.register(KEY, prepare_weight_space)
+        document.loaded.connect(self._document_loaded)
+        if document.current is not None:
+            document.reload()  # the run open before this screen existed was read without its preparation
 
     # ------------------------------------------------------------ layout
 
@@ -81,12 +129,9 @@ class WeightSpaceView(QWidget):
         outer.addLayout(controls)
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.distance_stack = QStackedWidget(splitter)
-        self.distance_plot = pg.PlotWidget(self.distance_stack)
+        self.distance_plot = pg.PlotWidget()
         self.distance_plot.setMinimumHeight(260)
-        self.distance_message = _message_label(self.distance_stack)
-        self.distance_stack.addWidget(self.distance_plot)
-        self.distance_stack.addWidget(self.distance_message)
+        self.distance_stack = PlotOrMessage(self.distance_plot, splitter)
         item = self.distance_plot.getPlotItem()
         item.showGrid(x=True, y=True, alpha=0.25)
         item.setLabel("left", "L2 distance ‖θ − θ₀‖")
@@ -99,12 +144,9 @@ class WeightSpaceView(QWidget):
         heat_layout = QVBoxLayout(heat_box)
         heat_layout.setContentsMargins(0, 0, 0, 0)
         heat_layout.setSpacing(2)
-        self.heatmap_stack = QStackedWidget(heat_box)
-        self.heatmap_plot = pg.PlotWidget(self.heatmap_stack)
+        self.heatmap_plot = pg.PlotWidget()
         self.heatmap_plot.setMinimumHeight(260)
-        self.heatmap_message = _message_label(self.heatmap_stack)
-        self.heatmap_stack.addWidget(self.heatmap_plot)
-        self.heatmap_stack.addWidget(self.heatmap_message)
+        self.heatmap_stack = PlotOrMessage(self.heatmap_plot, heat_box)
         heat_item = self.heatmap_plot.getPlotItem()
         heat_item.setLabel("bottom", "ensemble row j")
         heat_item.setLabel("left", "ensemble row i")
@@ -123,7 +165,7 @@ class WeightSpaceView(QWidget):
         self.heatmap_actions = plot_export_actions(self.heatmap_plot, lambda: self._file_stem("disagreement"))
         heat_layout.addWidget(self.heatmap_stack, 1)
         self.hover_label = QLabel("Hover over a cell to read its value.", heat_box)
-        self.hover_label.setStyleSheet("color: #555;")
+        self.hover_label.setStyleSheet(HINT_STYLE)
         heat_layout.addWidget(self.hover_label)
 
         splitter.addWidget(titled_panel("Distance of every snapshot from the first", self.distance_stack,
@@ -134,22 +176,6 @@ class WeightSpaceView(QWidget):
         outer.addWidget(splitter, 1)
 
     # ------------------------------------------------------------ public API
-
-    def show_run(self, path: Path | str) -> None:
-        """Read a run file and draw both panels; raises EnsguiError (RunFileError) when it cannot be read."""
-        path = Path(path)
-        run = read_run(path, with_probs=True)
-        snapshots = list_snapshots(path)
-        self.path = path
-        self.run = run
-        # Rows in ensemble order: the row the writer recorded, else member-then-index order.
-        self.snapshots = sorted(snapshots, key=lambda s: (s.row < 0, s.row, s.member, s.index))
-        self.row_names = list(run.row_names)
-        self.distances = weight_space.distances_from_first(self._states()) if self.snapshots else np.zeros(0)
-        self._fill_header()
-        self._default_x_axis()
-        self._fill_distances()
-        self._fill_heatmap()
 
     def select_x_axis(self, key: str) -> None:
         index = self.x_combo.findData(key)
@@ -175,9 +201,34 @@ class WeightSpaceView(QWidget):
         d = self.disagreement_matrix
         if d is None or not (0 <= i < d.shape[0] and 0 <= j < d.shape[1]):
             return ""
-        n = self.run.eval[SPLIT].probs.shape[1] if self.run is not None else 0
+        n = self.test_objects
         return (f"row {i} ({self._row_name(i)}) vs row {j} ({self._row_name(j)}): {d[i, j]:.4f} "
                 f"— {int(round(d[i, j] * n))} of {n} test objects get a different class")
+
+    # ------------------------------------------------------------ the open run
+
+    def _document_loaded(self, loaded: LoadedRun) -> None:
+        self.loaded = loaded
+        self._filler.request()
+
+    def _fill(self) -> None:
+        """Draw the document's run from what the worker prepared."""
+        loaded = self.loaded
+        prepared = loaded.get(KEY)
+        if isinstance(prepared, WeightSpaceData):
+            self.failure = ""
+        else:
+            # The preparation failed (or the run was read before this screen registered it: it is read again).
+            self.failure = prepared.message if isinstance(prepared, PrepareFailure) else "Reading the run…"
+            prepared = WeightSpaceData([], np.zeros(0), 0, None, 0)
+        self.path, self.run = loaded.path, loaded.opened.run
+        self.snapshots, self.distances, self.parameters = prepared.snapshots, prepared.distances, prepared.parameters
+        self.disagreement_matrix, self.test_objects = prepared.disagreement, prepared.test_objects
+        self.row_names = list(self.run.row_names)
+        self._fill_header()
+        self._default_x_axis()
+        self._fill_distances()
+        self._fill_heatmap()
 
     # ------------------------------------------------------------ header
 
@@ -186,30 +237,17 @@ class WeightSpaceView(QWidget):
         s = run.summary
         self.title_label.setText(html.escape(f"{s.name}  [{s.status}]"))
         members = len({info.member for info in self.snapshots})
-        n_params = self._parameter_count()
         parts = [("method", s.method), ("model", s.model), ("snapshots", str(len(self.snapshots))),
-                 ("members", str(members)), ("parameters", f"{n_params:,}" if n_params else "–")]
+                 ("members", str(members)), ("parameters", f"{self.parameters:,}" if self.parameters else "–")]
         text = " &nbsp;·&nbsp; ".join(f"{k}: <b>{html.escape(v or '–')}</b>" for k, v in parts)
-        text += ("<br><span style='color:#666'>Distances count trained parameters only; BatchNorm running "
+        text += (f"<br><span style='color:{PATH_COLOR}'>Distances count trained parameters only; BatchNorm running "
                  "statistics and integer buffers are left out.</span>")
         self.details_label.setText(text)
-
-    def _parameter_count(self) -> int:
-        if not self.snapshots:
-            return 0
-        first = self.snapshots[0]
-        state = read_snapshot(self.path, first.member, first.index)
-        return int(sum(np.asarray(state[n]).size for n in weight_space.parameter_names(state)))
 
     def _row_name(self, row: int) -> str:
         return self.row_names[row] if 0 <= row < len(self.row_names) else f"row {row}"
 
     # ------------------------------------------------------------ distances
-
-    def _states(self) -> Iterator[dict[str, np.ndarray]]:
-        # One snapshot read at a time: distances_from_first keeps only the first besides the current one.
-        for info in self.snapshots:
-            yield read_snapshot(self.path, info.member, info.index)
 
     def _default_x_axis(self) -> None:
         steps = [s.step for s in self.snapshots]
@@ -229,8 +267,7 @@ class WeightSpaceView(QWidget):
             self._fill_distances()
 
     def _show_distance_message(self, text: str) -> None:
-        self.distance_message.setText(text)
-        self.distance_stack.setCurrentWidget(self.distance_message)
+        self.distance_stack.show_message(text)
         for action in self.distance_actions:
             action.setEnabled(False)
 
@@ -240,9 +277,9 @@ class WeightSpaceView(QWidget):
         self.distance_legend.clear()
         self._points = pg.ScatterPlotItem()
         if not self.snapshots:
-            self._show_distance_message("This run stores no snapshots, so there are no weights to compare.")
+            self._show_distance_message(self.failure or NO_SNAPSHOTS)
             return
-        self.distance_stack.setCurrentWidget(self.distance_plot)
+        self.distance_stack.show_content()
         for action in self.distance_actions:
             action.setEnabled(True)
         x, y = self.distance_x(), self.distances
@@ -250,19 +287,17 @@ class WeightSpaceView(QWidget):
         member_of = np.array([s.member for s in self.snapshots])
         # One line per member's trajectory; one colour per member, as in the other screens' overlays.
         for n, m in enumerate(members):
-            color = QColor(PALETTE[n % len(PALETTE)])
             mask = member_of == m
             if mask.sum() > 1:
-                item.addItem(pg.PlotCurveItem(x[mask], y[mask], pen=pg.mkPen(color, width=2)))
-        brushes = [pg.mkBrush(PALETTE[members.index(m) % len(PALETTE)]) for m in member_of]
+                item.addItem(pg.PlotCurveItem(x[mask], y[mask], pen=pg.mkPen(color(n), width=2)))
+        brushes = [pg.mkBrush(color(members.index(m))) for m in member_of]
         tips = [self._point_tip(r) for r in range(len(self.snapshots))]
         self._points = pg.ScatterPlotItem(x, y, size=9, brush=brushes, pen=pg.mkPen("w", width=1), data=tips,
                                           hoverable=True, hoverSize=12, tip=lambda x, y, data: data)
         item.addItem(self._points)
         if 1 < len(members) <= len(PALETTE):
             for n, m in enumerate(members):
-                sample = pg.ScatterPlotItem(size=9, brush=pg.mkBrush(PALETTE[n % len(PALETTE)]),
-                                            pen=pg.mkPen("w", width=1))
+                sample = pg.ScatterPlotItem(size=9, brush=pg.mkBrush(color(n)), pen=pg.mkPen("w", width=1))
                 self.distance_legend.addItem(sample, f"member {m}")
         item.setLabel("bottom", dict(X_AXES)[self.x_axis])
         item.setTitle("Snapshots' distance from the first snapshot (row 0)")
@@ -284,8 +319,7 @@ class WeightSpaceView(QWidget):
     # ------------------------------------------------------------ disagreement
 
     def _show_heatmap_message(self, text: str) -> None:
-        self.heatmap_message.setText(text)
-        self.heatmap_stack.setCurrentWidget(self.heatmap_message)
+        self.heatmap_stack.show_message(text)
         self.disagreement_matrix = None
         for action in self.heatmap_actions:
             action.setEnabled(False)
@@ -295,13 +329,11 @@ class WeightSpaceView(QWidget):
         for text in self._cell_texts:
             item.removeItem(text)
         self._cell_texts = []
-        data = self.run.eval.get(SPLIT) if self.run is not None else None
-        if data is None or data.probs is None or data.probs.ndim != 3 or data.probs.shape[0] == 0:
-            self._show_heatmap_message("No test predictions are stored in this run, so there is nothing to compare.")
+        d = self.disagreement_matrix
+        if d is None:
+            self._show_heatmap_message(self.failure or NO_PREDICTIONS)
             return
-        d = weight_space.disagreement(data.probs)
-        self.disagreement_matrix = d
-        self.heatmap_stack.setCurrentWidget(self.heatmap_plot)
+        self.heatmap_stack.show_content()
         for action in self.heatmap_actions:
             action.setEnabled(True)
         k = d.shape[0]
@@ -314,15 +346,15 @@ class WeightSpaceView(QWidget):
         for axis in ("bottom", "left"):
             item.getAxis(axis).setTicks(_index_ticks(k))
         item.setRange(xRange=(-0.5, k - 0.5), yRange=(-0.5, k - 0.5), padding=0.02)
-        item.setTitle(f"{k} rows × {data.probs.shape[1]} test objects")
+        item.setTitle(f"{k} rows × {self.test_objects} test objects")
         if k <= MAX_ANNOTATED_ROWS:
             font = QFont()
             font.setPointSizeF(9.0 if k <= 6 else 7.5)
             for i in range(k):
                 for j in range(k):
                     # Dark text on the light end of viridis, light text on the dark end.
-                    color = "#000000" if d[i, j] / top > 0.6 else "#ffffff"
-                    text = pg.TextItem(f"{d[i, j]:.3f}", color=color, anchor=(0.5, 0.5))
+                    ink = "#000000" if d[i, j] / top > 0.6 else "#ffffff"
+                    text = pg.TextItem(f"{d[i, j]:.3f}", color=ink, anchor=(0.5, 0.5))
                     text.setFont(font)
                     text.setPos(j, i)
                     item.addItem(text)
@@ -346,4 +378,4 @@ class WeightSpaceView(QWidget):
         return f"{name}-{what}"
 
 
-__all__ = ["WeightSpaceView", "X_AXES"]
+__all__ = ["WeightSpaceData", "WeightSpaceView", "X_AXES", "prepare_weight_space"]

@@ -8,6 +8,8 @@ from typing import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
 
+from .theme import ERROR_STYLE
+
 
 @dataclass
 class WorkspacePicker:
@@ -26,7 +28,7 @@ def workspace_picker(parent: QWidget, title: str, list_tip: str, refresh: Callab
     top.addWidget(QLabel(f"<b>{title}</b>", widget))
     top.addStretch(1)
     refresh_button = QPushButton("Refresh", widget)
-    refresh_button.setToolTip("Reread the workspace folder")
+    refresh_button.setToolTip("Rescan the workspace folder now (it is also rescanned when its files change)")
     refresh_button.clicked.connect(refresh)
     top.addWidget(refresh_button)
     column.addLayout(top)
@@ -38,7 +40,7 @@ def workspace_picker(parent: QWidget, title: str, list_tip: str, refresh: Callab
     column.addWidget(files, 1)
     problem_label = QLabel("", widget)
     problem_label.setWordWrap(True)
-    problem_label.setStyleSheet("color: #c62828;")
+    problem_label.setStyleSheet(ERROR_STYLE)
     problem_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     column.addWidget(problem_label)
     return WorkspacePicker(widget, refresh_button, files, problem_label)

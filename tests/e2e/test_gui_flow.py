@@ -11,8 +11,8 @@ from PySide6.QtCore import Qt
 from ensgui.app import create_window
 from ensgui.resources import default_spec
 from ensgui.views.export import VALUE_ROLE
-from support import save_screenshot, type_into
-
+from ensgui.views.theme import PALETTE, STATUS_COLORS
+from support import type_into
 
 
 def choose(setup, section: str, name: str) -> None:
@@ -22,13 +22,13 @@ def choose(setup, section: str, name: str) -> None:
 
 
 @pytest.mark.gui
-def test_setup_start_monitor_cancel_and_results(qtbot, tmp_path):
+def test_setup_start_monitor_cancel_and_results(qtbot, tmp_path, screenshot):
     window = create_window(tmp_path / "runs", default_spec(), threads=1)
     qtbot.addWidget(window)
     window.show()
-    setup = window.setup
+    setup = window.screen("setup")
     assert setup.spec() == default_spec()
-    save_screenshot(window, tmp_path, "e2e-1-setup-default")
+    screenshot(window, "e2e-1-setup-default", colors=(PALETTE[0],))  # the planned learning rate
 
     # Fill the setup: a small deep ensemble of MLPs, by typing into the generated forms.
     choose(setup, "model", "lenet300_100")
@@ -45,17 +45,18 @@ def test_setup_start_monitor_cancel_and_results(qtbot, tmp_path):
     finished = []
     window.controller.run_finished.connect(lambda ended, path: finished.append((ended, path)))
     qtbot.mouseClick(setup.start_button, Qt.MouseButton.LeftButton)
-    assert window.tabs.currentWidget() is window.monitor
-    qtbot.waitUntil(lambda: window.monitor.loss_plot.point_count() > 0, timeout=60000)
-    save_screenshot(window, tmp_path, "e2e-2-monitor-training")
+    assert window.tabs.currentWidget() is window.screen("monitor")
+    qtbot.waitUntil(lambda: window.screen("monitor").loss_plot.point_count() > 0, timeout=60000)
+    screenshot(window, "e2e-2-monitor-training", colors=(PALETTE[0],))  # member 0's curves
     qtbot.waitUntil(lambda: len(finished) == 1, timeout=120000)
     ended, path = finished[0]
-    assert ended.status == "finished" and window.monitor.status() == "finished"
+    assert ended.status == "finished" and window.screen("monitor").status() == "finished"
 
-    # Results opened by themselves; the table holds exactly the run file's curves.
-    assert window.tabs.currentWidget() is window.results
-    save_screenshot(window, tmp_path, "e2e-3-results")
-    table = window.results.curves_table
+    # Results opened by themselves once the run was read; the table holds exactly the run file's curves.
+    qtbot.waitUntil(lambda: window.tabs.currentWidget() is window.screen("results"), timeout=30000)
+    qtbot.waitUntil(lambda: window.screen("results").curves_table.rowCount() == 3, timeout=30000)
+    screenshot(window, "e2e-3-results", colors=(PALETTE[0],))
+    table = window.screen("results").curves_table
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     with h5py.File(path, "r") as f:
         assert f.attrs["status"] == "finished"
@@ -70,36 +71,40 @@ def test_setup_start_monitor_cancel_and_results(qtbot, tmp_path):
     type_into(qtbot, setup, "budget", "epochs", "200")
     type_into(qtbot, setup, "spec", "name", "gui-cancelled")
     qtbot.mouseClick(setup.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.monitor.loss_plot.point_count() > 0, timeout=60000)
-    qtbot.waitUntil(window.monitor.cancel_button.isEnabled, timeout=5000)
-    qtbot.mouseClick(window.monitor.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.screen("monitor").loss_plot.point_count() > 0, timeout=60000)
+    qtbot.waitUntil(window.screen("monitor").cancel_button.isEnabled, timeout=5000)
+    qtbot.mouseClick(window.screen("monitor").cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(finished) == 2, timeout=30000)
     cancelled_end, cancelled_path = finished[1]
     assert cancelled_end.status == "cancelled"
-    save_screenshot(window, tmp_path, "e2e-4-monitor-cancelled")
+    screenshot(window, "e2e-4-monitor-cancelled", colors=(STATUS_COLORS["cancelled"][0],))
     with h5py.File(cancelled_path, "r") as f:
         assert f.attrs["status"] == "cancelled"
         assert len(f["metrics/0/train_loss"]) > 0
 
     # The Runs list shows both; opening the finished one shows its setup read-only and its results.
-    window.tabs.setCurrentWidget(window.runs)
-    window.runs.refresh(force=True)
-    save_screenshot(window, tmp_path, "e2e-5-runs")
-    statuses = {window.runs.path_at(r).name: window.runs.table.item(r, 1).text()
-                for r in range(window.runs.table.rowCount())}
+    runs = window.screen("runs")
+    window.tabs.setCurrentWidget(runs)
+    qtbot.waitUntil(lambda: runs.table.rowCount() == 2, timeout=10000)
+    screenshot(window, "e2e-5-runs", colors=(STATUS_COLORS["cancelled"][0],))
+    statuses = {runs.path_at(r).name: runs.table.item(r, 1).text() for r in range(runs.table.rowCount())}
     assert statuses == {path.name: "finished", cancelled_path.name: "cancelled"}
-    window.runs.run_opened.emit(path)
-    assert window.tabs.currentWidget() is window.results
-    assert setup.is_read_only() and setup.spec().name == "gui-finished"
+    runs.table.selectRow(runs.row_of(path))
+    qtbot.mouseClick(runs.open_button, Qt.MouseButton.LeftButton)
+    assert window.tabs.currentWidget() is window.screen("results")
+    qtbot.waitUntil(setup.is_read_only, timeout=10000)
+    assert setup.spec().name == "gui-finished"
     window.tabs.setCurrentWidget(setup)
-    save_screenshot(window, tmp_path, "e2e-6-setup-stored")
-    assert window.weight_space.disagreement_matrix.shape == (3, 3)
+    screenshot(window, "e2e-6-setup-stored")
+    window.tabs.setCurrentWidget(window.screen("weight_space"))  # a screen draws the open run when shown
+    assert window.screen("weight_space").disagreement_matrix.shape == (3, 3)
 
     # Select the finished run in the Runs list and compare it: its curve is overlaid on the Compare screen.
-    window.tabs.setCurrentWidget(window.runs)
-    window.runs.table.selectRow(window.runs.row_of(path))
-    qtbot.mouseClick(window.runs.compare_button, Qt.MouseButton.LeftButton)
-    assert window.tabs.currentWidget() is window.compare
-    assert window.compare.checked_paths() == [path]
-    save_screenshot(window, tmp_path, "e2e-7-compare")
+    window.tabs.setCurrentWidget(window.screen("runs"))
+    window.screen("runs").table.selectRow(window.screen("runs").row_of(path))
+    qtbot.mouseClick(window.screen("runs").compare_button, Qt.MouseButton.LeftButton)
+    assert window.tabs.currentWidget() is window.screen("compare")
+    assert window.screen("compare").checked_paths() == [path]
+    qtbot.waitUntil(lambda: window.screen("compare").run_curves() != [], timeout=10000)
+    screenshot(window, "e2e-7-compare", colors=(PALETTE[0],))
     window.close()

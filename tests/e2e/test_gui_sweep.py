@@ -13,7 +13,8 @@ from ensgui.resources import default_spec
 from ensgui.storage.sweep_store import read_sweep
 from ensgui.views.export import VALUE_ROLE
 from ensgui.views.sweep_view import PLOTS
-from support import save_screenshot, type_into
+from ensgui.views.theme import PALETTE
+from support import type_into
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +46,7 @@ def retype(qtbot, line, text: str) -> None:
 
 def small_sweep_setup(qtbot, window, gaps: str, epochs: int = 1) -> None:
     """A single LeNet-300-100 on 300 training objects as a gap sweep, all typed into Setup's forms."""
-    setup = window.setup
+    setup = window.screen("setup")
     choose(setup, "model", "lenet300_100")
     choose(setup, "method", "single")
     type_into(qtbot, setup, "data", "train_size", "300")
@@ -70,6 +71,7 @@ def small_sweep_setup(qtbot, window, gaps: str, epochs: int = 1) -> None:
 
 def check_sweep_view_against_file(view, path) -> None:
     """Every curve, error bar and table cell of the Sweep screen is the summary file's number."""
+    view.wait()  # the screen reads the summary in its worker
     data = read_sweep(path)
     assert view.path == path and len(data.gaps) > 0
     order = data.order()
@@ -96,27 +98,27 @@ def check_sweep_view_against_file(view, path) -> None:
 
 
 @pytest.mark.gui
-def test_gap_sweep_configured_in_setup_runs_and_is_drawn(qtbot, tmp_path, boxes):
+def test_gap_sweep_configured_in_setup_runs_and_is_drawn(qtbot, tmp_path, boxes, screenshot):
     window = create_window(tmp_path / "runs", default_spec(), threads=1)
     qtbot.addWidget(window)
     window.show()
     small_sweep_setup(qtbot, window, "0, 1")
-    setup = window.setup
+    setup = window.screen("setup")
     assert setup.start_button.isEnabled() and setup.start_button.text() == "Start gap sweep"
     assert setup.experiment.gaps_hint.text().startswith("2 runs of the spec")
     qtbot.waitUntil(lambda: setup.summary_labels["train"].text() == "300", timeout=5000)  # the debounced preview
-    save_screenshot(window, tmp_path, "sweep-1-setup")
+    screenshot(window, "sweep-1-setup", colors=(PALETTE[0],))
 
     points, finished, summaries = [], [], []
     window.controller.sweep_progress.connect(lambda i, n, label: points.append((i, n, label)))
     window.controller.run_finished.connect(lambda ended, path: finished.append((ended, path)))
     window.controller.sweep_finished.connect(summaries.append)
     qtbot.mouseClick(setup.start_button, Qt.MouseButton.LeftButton)
-    assert window.tabs.currentWidget() is window.monitor
+    assert window.tabs.currentWidget() is window.screen("monitor")
     qtbot.waitUntil(lambda: len(points) == 2, timeout=120000)
-    assert window.monitor.sweep_label.text() == "gap sweep: point 2 of 2 (gap 1)"
-    qtbot.waitUntil(lambda: window.monitor.loss_plot.point_count() > 0 or bool(finished), timeout=60000)
-    save_screenshot(window, tmp_path, "sweep-2-monitor")
+    assert window.screen("monitor").sweep_label.text() == "gap sweep: point 2 of 2 (gap 1)"
+    qtbot.waitUntil(lambda: window.screen("monitor").loss_plot.point_count() > 0 or bool(finished), timeout=60000)
+    screenshot(window, "sweep-2-monitor")
     qtbot.waitUntil(lambda: len(finished) == 1, timeout=180000)
     ended, path = finished[0]
     assert ended.status == "finished", ended.error
@@ -125,10 +127,12 @@ def test_gap_sweep_configured_in_setup_runs_and_is_drawn(qtbot, tmp_path, boxes)
     assert summaries == [path] and path.name.endswith(".sweep.h5")
 
     # The window switched to the Sweep screen, which draws exactly the summary file's numbers.
-    assert window.tabs.currentWidget() is window.sweep
-    window.sweep.refresh()
-    assert [window.sweep.sweep_list.item(r).toolTip() for r in range(window.sweep.sweep_list.count())] == [str(path)]
-    check_sweep_view_against_file(window.sweep, path)
+    sweep = window.screen("sweep")
+    assert window.tabs.currentWidget() is sweep
+    sweep.refresh()
+    window.context.index.wait()
+    assert [sweep.sweep_list.item(r).toolTip() for r in range(sweep.sweep_list.count())] == [str(path)]
+    check_sweep_view_against_file(sweep, path)
     data = read_sweep(path)
     np.testing.assert_array_equal(data.gaps, [0.0, 1.0])
     assert np.isfinite(data.test_acc).all() and np.isfinite(np.asarray(data.hessian)[:, 0]).all()
@@ -136,18 +140,19 @@ def test_gap_sweep_configured_in_setup_runs_and_is_drawn(qtbot, tmp_path, boxes)
     for run in data.runs:
         with h5py.File(tmp_path / "runs" / run, "r") as f:
             assert f.attrs["status"] == "finished"
-    window.runs.refresh(force=True)
-    assert window.runs.table.rowCount() == 2
-    save_screenshot(window, tmp_path, "sweep-3-view")
+    window.context.index.refresh()
+    window.context.index.wait()
+    assert window.screen("runs").table.rowCount() == 2
+    screenshot(window, "sweep-3-view", colors=(PALETTE[0],))
     window.close()
 
 
 @pytest.mark.gui
-def test_bad_gap_text_is_marked_at_the_field_and_disables_start(qtbot, tmp_path):
+def test_bad_gap_text_is_marked_at_the_field_and_disables_start(qtbot, tmp_path, screenshot):
     window = create_window(tmp_path / "runs", default_spec(), threads=1)
     qtbot.addWidget(window)
     window.show()
-    setup = window.setup
+    setup = window.screen("setup")
     experiment = setup.experiment
     assert not experiment.gaps_edit.isVisible() and setup.start_button.text() == "Start"
     experiment.kind_combo.setCurrentIndex(experiment.kind_combo.findData("gap_sweep"))
@@ -156,7 +161,7 @@ def test_bad_gap_text_is_marked_at_the_field_and_disables_start(qtbot, tmp_path)
     assert experiment.gaps_message.isVisible() and "'big'" in experiment.gaps_message.text()
     assert "mean" in experiment.gaps_message.text()  # the message says how to write the list
     assert not setup.start_button.isEnabled()
-    save_screenshot(window, tmp_path, "sweep-0-setup-bad-gaps")
+    screenshot(window, "sweep-0-setup-bad-gaps", colors=("#c62828",))
     requested = []
     setup.sweep_requested.connect(lambda *args: requested.append(args))
     setup.request_start()  # Ctrl+R while the text is bad starts nothing
@@ -174,7 +179,7 @@ def test_bad_gap_text_is_marked_at_the_field_and_disables_start(qtbot, tmp_path)
 
 
 @pytest.mark.gui
-def test_cancel_during_a_sweep_keeps_the_finished_points(qtbot, tmp_path):
+def test_cancel_during_a_sweep_keeps_the_finished_points(qtbot, tmp_path, screenshot):
     window = create_window(tmp_path / "runs", default_spec(), threads=1)
     qtbot.addWidget(window)
     window.show()
@@ -182,26 +187,26 @@ def test_cancel_during_a_sweep_keeps_the_finished_points(qtbot, tmp_path):
     points, finished = [], []
     window.controller.sweep_progress.connect(lambda i, n, label: points.append((i, n, label)))
     window.controller.run_finished.connect(lambda ended, path: finished.append((ended, path)))
-    qtbot.mouseClick(window.setup.start_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.screen("setup").start_button, Qt.MouseButton.LeftButton)
     # Cancel while the second point trains: the first is finished and stays in the summary.
     qtbot.waitUntil(lambda: len(points) == 2, timeout=300000)
-    qtbot.waitUntil(lambda: window.monitor.loss_plot.point_count() > 0, timeout=60000)
-    assert window.monitor.sweep_label.text() == "gap sweep: point 2 of 3 (gap 1)"
-    qtbot.mouseClick(window.monitor.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.screen("monitor").loss_plot.point_count() > 0, timeout=60000)
+    assert window.screen("monitor").sweep_label.text() == "gap sweep: point 2 of 3 (gap 1)"
+    qtbot.mouseClick(window.screen("monitor").cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(finished) == 1, timeout=60000)
     ended, path = finished[0]
-    assert ended.status == "cancelled" and window.monitor.status() == "cancelled"
+    assert ended.status == "cancelled" and window.screen("monitor").status() == "cancelled"
     assert len(points) == 2  # the third point never started
     data = read_sweep(path)
     np.testing.assert_array_equal(data.gaps, [0.0])
-    assert window.tabs.currentWidget() is window.sweep
-    check_sweep_view_against_file(window.sweep, path)
+    assert window.tabs.currentWidget() is window.screen("sweep")
+    check_sweep_view_against_file(window.screen("sweep"), path)
     # Resume on the Sweep screen trains the two missing points and keeps the first.
-    view = window.sweep
+    view = window.screen("sweep")
     assert view.resume_button.isVisible()
-    save_screenshot(window, tmp_path, "sweep-4-cancelled-resumable")
+    screenshot(window, "sweep-4-cancelled-resumable", colors=(PALETTE[0],))
     qtbot.mouseClick(view.resume_button, Qt.MouseButton.LeftButton)
-    assert window.tabs.currentWidget() is window.monitor
+    assert window.tabs.currentWidget() is window.screen("monitor")
     qtbot.waitUntil(lambda: len(finished) == 2, timeout=300000)
     assert finished[1][0].status == "finished" and finished[1][1] == path
     assert points[2:] == [(1, 3, "1"), (2, 3, "2")]
@@ -222,15 +227,17 @@ def test_a_sweep_that_fails_says_why_and_keeps_its_summary(qtbot, tmp_path, boxe
     small_sweep_setup(qtbot, window, "mean")
     finished = []
     window.controller.run_finished.connect(lambda ended, path: finished.append((ended, path)))
-    qtbot.mouseClick(window.setup.start_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.screen("setup").start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(finished) == 1, timeout=120000)
     ended, _path = finished[0]
-    assert ended.status == "failed" and window.monitor.status() == "failed"
+    assert ended.status == "failed" and window.screen("monitor").status() == "failed"
     assert len(boxes) == 1 and boxes[0].startswith("Gap sweep failed:") and "drop 'mean'" in boxes[0]
     # The summary, marked failed, is listed on the Sweep screen with the gap-0 point it finished.
-    view = window.sweep
+    view = window.screen("sweep")
+    window.context.index.wait()
     assert view.sweep_list.count() == 1
     view.sweep_list.setCurrentRow(0)
+    view.wait()
     data = read_sweep(view.path)
     assert data.status == "failed" and list(data.labels) == ["0"]
     check_sweep_view_against_file(view, view.path)

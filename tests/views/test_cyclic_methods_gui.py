@@ -13,7 +13,8 @@ from ensgui.app import create_window
 from ensgui.engine.methods import plan_for
 from ensgui.resources import default_spec
 from ensgui.views.export import VALUE_ROLE
-from support import compute_and_check_interpolation, save_screenshot, type_into
+from ensgui.views.theme import PALETTE
+from support import compute_and_check_interpolation, type_into
 
 # Per method: what the user types into its form; each gives 4 ensemble rows on 1000 objects in 4 epochs.
 FORMS = {
@@ -39,13 +40,13 @@ def pick(qtbot, combo: QComboBox, name: str) -> None:
 
 @pytest.mark.gui
 @pytest.mark.parametrize("method", list(FORMS))
-def test_cyclic_method_from_setup_to_results(qtbot, tmp_path, method):
+def test_cyclic_method_from_setup_to_results(qtbot, tmp_path, method, screenshot):
     window = create_window(tmp_path / "runs", default_spec(), threads=1)
     qtbot.addWidget(window)
     window.resize(1280, 820)
     window.show()
     qtbot.waitExposed(window)
-    setup = window.setup
+    setup = window.screen("setup")
 
     pick(qtbot, setup.editors["method"].combo, method)
     pick(qtbot, setup.editors["model"].combo, "lenet300_100")
@@ -69,20 +70,21 @@ def test_cyclic_method_from_setup_to_results(qtbot, tmp_path, method):
     np.testing.assert_array_equal(x, plan.snapshots)
     np.testing.assert_array_equal(y, plan.lr[plan.snapshots])
     assert setup.summary_labels["rows"].text() == "4"
-    save_screenshot(window, tmp_path, f"issue3-{method}-1-setup")
+    screenshot(window, f"issue3-{method}-1-setup", colors=(PALETTE[0],))
 
     finished = []
     window.controller.run_finished.connect(lambda ended, path: finished.append((ended, path)))
     qtbot.mouseClick(setup.start_button, Qt.MouseButton.LeftButton)
-    assert window.tabs.currentWidget() is window.monitor
+    assert window.tabs.currentWidget() is window.screen("monitor")
     qtbot.waitUntil(lambda: len(finished) == 1, timeout=120000)
     ended, path = finished[0]
     assert ended.status == "finished", ended.error
 
     # The Results table shows exactly the run file's curves, one line per ensemble size up to all snapshots.
-    qtbot.waitUntil(lambda: window.tabs.currentWidget() is window.results, timeout=5000)
-    save_screenshot(window, tmp_path, f"issue3-{method}-2-results")
-    table = window.results.curves_table
+    qtbot.waitUntil(lambda: window.tabs.currentWidget() is window.screen("results"), timeout=30000)
+    qtbot.waitUntil(lambda: window.screen("results").curves_table.rowCount() == len(plan.snapshots), timeout=30000)
+    screenshot(window, f"issue3-{method}-2-results", colors=(PALETTE[0],))
+    table = window.screen("results").curves_table
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     with h5py.File(path, "r") as f:
         assert f.attrs["status"] == "finished"
@@ -94,5 +96,5 @@ def test_cyclic_method_from_setup_to_results(qtbot, tmp_path, method):
 
     # Interpolation: the final snapshot against each earlier one, computed in the background and stored.
     compute_and_check_interpolation(qtbot, window, path, pairs=len(plan.snapshots) - 1)
-    save_screenshot(window, tmp_path, f"issue3-{method}-3-interpolation")
+    screenshot(window, f"issue3-{method}-3-interpolation", colors=(PALETTE[0],))
     window.close()

@@ -15,7 +15,8 @@ from ensgui.resources import default_spec
 from ensgui.storage.reader import read_boosting
 from ensgui.views.export import VALUE_ROLE, export_png, export_svg, table_contents
 from ensgui.views.margin_histogram_plot import margin_bin_edges
-from support import save_screenshot, train_run_file, type_into
+from ensgui.views.theme import PALETTE
+from support import train_run_file, type_into
 from test_cyclic_methods_gui import pick
 
 MODELS = 3
@@ -24,18 +25,24 @@ MODELS = 3
 def start_and_wait(qtbot, window) -> Path:
     finished = []
     window.controller.run_finished.connect(lambda ended, path: finished.append((ended, path)))
-    qtbot.mouseClick(window.setup.start_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.screen("setup").start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(finished) == 1, timeout=180000)
     ended, path = finished[0]
     assert ended.status == "finished", ended.error
-    qtbot.waitUntil(lambda: window.tabs.currentWidget() is window.results, timeout=5000)
+    qtbot.waitUntil(lambda: window.tabs.currentWidget() is window.screen("results"), timeout=30000)
     return Path(path)
 
 
+def open_run(window, path: Path) -> None:
+    """Open a run as the Runs screen does and wait until it has been read."""
+    window.open_run(path)
+    window.document.wait()
+
+
 def check_boosting_tab(qtbot, window, path: Path, variant: str, tmp_path: Path) -> None:
-    results = window.results
+    results = window.screen("results")
     tabs = results.tables
-    panel = results.boosting_panel
+    panel = results.panel("boosting")
     index = tabs.indexOf(panel)
     assert index >= 0 and tabs.tabText(index) == "Boosting"
     qtbot.mouseClick(tabs.tabBar(), Qt.MouseButton.LeftButton, pos=tabs.tabBar().tabRect(index).center())
@@ -80,13 +87,13 @@ def check_boosting_tab(qtbot, window, path: Path, variant: str, tmp_path: Path) 
 
 
 @pytest.mark.gui
-def test_gap_boosting_from_setup_to_boosting_tab_and_compare(qtbot, tmp_path):
+def test_gap_boosting_from_setup_to_boosting_tab_and_compare(qtbot, tmp_path, screenshot):
     window = create_window(tmp_path / "runs", default_spec(), threads=1)
     qtbot.addWidget(window)
     window.resize(1400, 950)
     window.show()
     qtbot.waitExposed(window)
-    setup = window.setup
+    setup = window.screen("setup")
 
     pick(qtbot, setup.editors["method"].combo, "gap_boosting")
     # The default spec trains its last layer: the method refuses it and the Setup screen names the field to fix.
@@ -110,12 +117,12 @@ def test_gap_boosting_from_setup_to_boosting_tab_and_compare(qtbot, tmp_path):
     assert (spec.method.name, spec.method["models"], spec.method["variant"]) == ("gap_boosting", MODELS, "save_mean")
     assert spec.loss["freeze_last_layer"] and spec.loss["last_layer_norm"] == 10.0
     qtbot.waitUntil(lambda: setup.summary_labels["rows"].text() == str(MODELS), timeout=5000)
-    save_screenshot(window, tmp_path, "issue4-boosting-1-setup")
+    screenshot(window, "issue4-boosting-1-setup", colors=(PALETTE[0],))
 
     save_path = start_and_wait(qtbot, window)
     check_boosting_tab(qtbot, window, save_path, "save_mean", tmp_path)
-    save_screenshot(window, tmp_path, "issue4-boosting-2-results-save-mean")
-    save_screenshot(window.results.boosting_panel, tmp_path, "issue4-boosting-3-tab-save-mean")
+    screenshot(window, "issue4-boosting-2-results-save-mean", colors=(PALETTE[0],))
+    screenshot(window.screen("results").panel("boosting"), "issue4-boosting-3-tab-save-mean", colors=(PALETTE[0], PALETTE[1]))
 
     # The second variant: back to Setup, pick zero_mean, start again.
     window.tabs.setCurrentWidget(setup)
@@ -126,12 +133,13 @@ def test_gap_boosting_from_setup_to_boosting_tab_and_compare(qtbot, tmp_path):
     assert setup.spec().method["variant"] == "zero_mean"
     zero_path = start_and_wait(qtbot, window)
     check_boosting_tab(qtbot, window, zero_path, "zero_mean", tmp_path)
-    save_screenshot(window.results.boosting_panel, tmp_path, "issue4-boosting-4-tab-zero-mean")
+    screenshot(window.screen("results").panel("boosting"), "issue4-boosting-4-tab-zero-mean", colors=(PALETTE[0], PALETTE[1]))
 
     # Compare both variants: select the two runs on the Runs screen (click, Ctrl-click) and press Compare.
-    runs = window.runs
+    runs = window.screen("runs")
     window.tabs.setCurrentWidget(runs)
-    runs.refresh(force=True)
+    window.context.index.refresh()
+    window.context.index.wait()
     table = runs.table
     for n, path in enumerate((save_path, zero_path)):
         rect = table.visualRect(table.model().index(runs.row_of(path), 0))
@@ -139,9 +147,10 @@ def test_gap_boosting_from_setup_to_boosting_tab_and_compare(qtbot, tmp_path):
         qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, modifier, rect.center())
     assert set(runs.selected_paths()) == {save_path, zero_path}
     qtbot.mouseClick(runs.compare_button, Qt.MouseButton.LeftButton)
-    compare = window.compare
+    compare = window.screen("compare")
     assert window.tabs.currentWidget() is compare
     assert set(compare.checked_paths()) == {save_path, zero_path}
+    qtbot.waitUntil(lambda: not compare.waiting(), timeout=30000)
     compare.select_metric("error")
     curves = dict(compare.run_curves())
     assert len(curves) == 2
@@ -152,17 +161,18 @@ def test_gap_boosting_from_setup_to_boosting_tab_and_compare(qtbot, tmp_path):
             np.testing.assert_array_equal(match[0]["error"], f["eval/test/curves/error"][()])
     drawn = {n: compare.curves_plot.drawn(n)[1] for n in compare.curves_plot.run_names()}
     assert len(drawn) == 2 and all(len(v) == MODELS for v in drawn.values())
-    save_screenshot(window, tmp_path, "issue4-boosting-5-compare")
+    screenshot(window, "issue4-boosting-5-compare", colors=(PALETTE[0], PALETTE[1]))
 
     # A run of another method has no Boosting tab; showing a boosting run again brings it back.
     other = train_run_file(tmp_path / "runs", members=2, train_size=300, val_size=100, test_size=200)
-    results = window.results
-    results.show_run(other)
-    assert results.tables.indexOf(results.boosting_panel) == -1
+    results = window.screen("results")
+    boosting = results.panel("boosting")
+    open_run(window, other)
+    assert results.tables.indexOf(boosting) == -1
     assert [results.tables.tabText(i) for i in range(results.tables.count())].count("Boosting") == 0
     assert "random member orders" in results.curves_title.text()
-    results.show_run(zero_path)
-    assert results.tables.indexOf(results.boosting_panel) >= 0
+    open_run(window, zero_path)
+    assert results.tables.indexOf(boosting) >= 0
     # Boosting curves are the first k models as trained, and the table says so.
     assert "training order" in results.curves_title.text()
     window.close()

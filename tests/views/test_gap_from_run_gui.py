@@ -9,20 +9,21 @@ from PySide6.QtCore import Qt
 from ensgui.app import create_window
 from ensgui.resources import default_spec
 from ensgui.storage.reader import mean_train_margin, read_run
-from support import save_screenshot, train_run_file, type_into
+from ensgui.views.theme import PALETTE
+from support import train_run_file, type_into
 from test_cyclic_methods_gui import pick
 from test_gap_boosting_gui import start_and_wait
 
 
 @pytest.mark.gui
-def test_gap_from_a_run_picked_with_browse(qtbot, tmp_path, monkeypatch):
+def test_gap_from_a_run_picked_with_browse(qtbot, tmp_path, monkeypatch, screenshot):
     source = train_run_file(tmp_path / "runs", method="single", epochs=2, name="plain-ce")
     window = create_window(tmp_path / "runs", default_spec(), threads=1)
     qtbot.addWidget(window)
     window.resize(1400, 950)
     window.show()
     qtbot.waitExposed(window)
-    setup = window.setup
+    setup = window.screen("setup")
 
     pick(qtbot, setup.editors["loss"].combo, "gap")
     field = setup.editors["loss"].form().fields["gap_from_run"]
@@ -44,7 +45,7 @@ def test_gap_from_a_run_picked_with_browse(qtbot, tmp_path, monkeypatch):
     type_into(qtbot, setup, "spec", "name", "gap-from-run")
     spec = setup.spec()
     assert spec.loss.name == "gap" and spec.loss["gap_from_run"] == str(source)
-    save_screenshot(window, tmp_path, "issue4-gap-from-run-setup")
+    screenshot(window, "issue4-gap-from-run-setup", colors=(PALETTE[0],))
 
     path = start_and_wait(qtbot, window)
     expected = mean_train_margin(source)
@@ -62,7 +63,7 @@ def test_gap_from_a_run_without_margins_is_one_clear_message(qtbot, tmp_path, mo
     messages = []
     monkeypatch.setattr("ensgui.views.main_window.QMessageBox.warning",
                         lambda parent, title, text: messages.append((title, text)))
-    setup = window.setup
+    setup = window.screen("setup")
     pick(qtbot, setup.editors["loss"].combo, "gap")
     missing = tmp_path / "nowhere.h5"
     type_into(qtbot, setup, "loss", "gap_from_run", str(missing))

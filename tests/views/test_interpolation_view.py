@@ -11,7 +11,6 @@ from typing import Iterator
 
 import h5py
 import numpy as np
-import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import Qt
 
@@ -32,16 +31,12 @@ from ensgui.storage.workspace import Workspace
 from ensgui.tasks.run import run_to_file
 from ensgui.views.export import export_png, export_svg
 from ensgui.views.interpolation_view import MODE_FINAL, MODE_PAIR, InterpolationView, snapshot_key
+from ensgui.views.screens import AppContext
+from ensgui.views.theme import PALETTE
 from support import tiny_spec_dict
 
-SHOTS = Path("/tmp/ensgui-shots")
 TIMEOUT_MS = 120_000
-
-
-@pytest.fixture(autouse=True)
-def _app_look() -> None:
-    # The look app.create_window sets, so that screenshots show what users see.
-    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+CURVES = PALETTE[:3]  # the first three curves' colours
 
 
 class _EveryEpochSnapshot(Method):
@@ -88,12 +83,19 @@ def de_copy(finished_runs, tmp_path) -> Path:
     return path
 
 
-def _view(qtbot, folder: Path) -> InterpolationView:
-    view = InterpolationView(Workspace(folder))
+def _view(qtbot, context: AppContext, path: Path | None = None) -> InterpolationView:
+    view = InterpolationView(context)
     qtbot.addWidget(view)
     view.resize(1500, 720)
     view.show()
+    if path is not None:
+        _open(context, path)
     return view
+
+
+def _open(context: AppContext, path: Path) -> None:
+    context.document.open(path)
+    context.document.wait()
 
 
 def _compute(qtbot, view: InterpolationView) -> tuple[str, str]:
@@ -101,13 +103,6 @@ def _compute(qtbot, view: InterpolationView) -> tuple[str, str]:
     with qtbot.waitSignal(view.computation_finished, timeout=TIMEOUT_MS) as blocker:
         qtbot.mouseClick(view.compute_button, Qt.MouseButton.LeftButton)
     return tuple(blocker.args)
-
-
-def _shot(view: InterpolationView, name: str, tmp_path: Path) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    image = view.grab()
-    for folder in (tmp_path, SHOTS):
-        assert image.save(str(folder / f"interpolation-{name}.png"))
 
 
 def _check_plots_match_file(view: InterpolationView, path: Path) -> dict:
@@ -129,9 +124,8 @@ def _direct(path: Path, a: tuple[int, int], b: tuple[int, int], points: int, tra
                        train_objects=train_objects)
 
 
-def test_final_vs_each_earlier_snapshot_is_the_default(qtbot, sse_copy, tmp_path):
-    view = _view(qtbot, tmp_path)
-    view.show_run(sse_copy)
+def test_final_vs_each_earlier_snapshot_is_the_default(qtbot, context, sse_copy, tmp_path, screenshot):
+    view = _view(qtbot, context, sse_copy)
     assert view.mode() == MODE_FINAL
     assert not view.a_combo.isEnabled() and not view.b_combo.isEnabled()
     assert view.points_spin.value() == 21 and view.points_spin.minimum() == 21
@@ -143,7 +137,11 @@ def test_final_vs_each_earlier_snapshot_is_the_default(qtbot, sse_copy, tmp_path
     stored = _check_plots_match_file(view, sse_copy)
     assert list(stored) == ["m0s0-m0s3", "m0s1-m0s3", "m0s2-m0s3"]
     assert view.legend_names("test_error") == ["snapshot 0 → 3", "snapshot 1 → 3", "snapshot 2 → 3"]
-    assert view.progress_bar.value() == 1000
+    assert view.task_panel.value() == 1000 and view.task_panel.text().startswith("100% — finished after")
+    # The document then reads the run file again: the curves it read are the ones drawn.
+    context.document.wait()
+    assert list(view.stored) == list(stored)
+    _check_plots_match_file(view, sse_copy)
     # The run has 600 training objects, fewer than the 5000 asked for: all of them are used.
     direct = _direct(sse_copy, (0, 1), (0, 3), 21, 5000)
     result, attrs = stored["m0s1-m0s3"]
@@ -155,12 +153,11 @@ def test_final_vs_each_earlier_snapshot_is_the_default(qtbot, sse_copy, tmp_path
     for key, plot in view.plots.items():
         assert export_png(plot, tmp_path / f"{key}.png").stat().st_size > 0
         assert export_svg(plot, tmp_path / f"{key}.svg").stat().st_size > 0
-    _shot(view, "final-vs-earlier", tmp_path)
+    screenshot(view, "interpolation-final-vs-earlier", colors=CURVES)
 
 
-def test_two_members_of_a_deep_ensemble_through_the_combos(qtbot, de_copy, tmp_path):
-    view = _view(qtbot, tmp_path)
-    view.show_run(de_copy)
+def test_two_members_of_a_deep_ensemble_through_the_combos(qtbot, context, de_copy, screenshot):
+    view = _view(qtbot, context, de_copy)
     # One snapshot per member: nothing is earlier than a final, so the view starts in pair mode.
     assert view.mode() == MODE_PAIR and view.a_combo.isEnabled()
     assert view.a_combo.count() == view.b_combo.count() == 3
@@ -177,11 +174,13 @@ def test_two_members_of_a_deep_ensemble_through_the_combos(qtbot, de_copy, tmp_p
     for name in InterpolationResult.ARRAYS:
         np.testing.assert_allclose(getattr(stored["m0s0-m1s0"].result, name), getattr(direct, name), rtol=1e-9)
     assert len(stored["m0s0-m1s0"].result.lambdas) == 25
-    _shot(view, "two-members", tmp_path)
+    context.document.wait()
+    # Reading the run again keeps the pair chosen.
+    assert view.mode() == MODE_PAIR and view.b_combo.currentData() == snapshot_key(1, 0)
+    screenshot(view, "interpolation-two-members", colors=CURVES[:1])
 
     # A fresh view shows what the file already holds.
-    again = _view(qtbot, tmp_path)
-    again.show_run(de_copy)
+    again = _view(qtbot, context)
     _check_plots_match_file(again, de_copy)
     # a = b is not a pair.
     again.b_combo.setCurrentIndex(again.b_combo.findData(snapshot_key(0, 0)))
@@ -191,7 +190,7 @@ def test_two_members_of_a_deep_ensemble_through_the_combos(qtbot, de_copy, tmp_p
     assert not again.compute_button.isEnabled() and "single snapshot" in again.note_label.text()
 
 
-def test_cancel_stops_and_keeps_the_finished_pairs(qtbot, sse_copy, tmp_path, monkeypatch):
+def test_cancel_stops_and_keeps_the_finished_pairs(qtbot, context, sse_copy, monkeypatch, screenshot):
     real = interpolation_task.interpolate
 
     def slow(*args, **kwargs):
@@ -201,52 +200,60 @@ def test_cancel_stops_and_keeps_the_finished_pairs(qtbot, sse_copy, tmp_path, mo
         return real(*args, **kwargs)
 
     monkeypatch.setattr(interpolation_task, "interpolate", slow)
-    view = _view(qtbot, tmp_path)
-    view.show_run(sse_copy)
+    view = _view(qtbot, context, sse_copy)
     with qtbot.waitSignal(view.computation_finished, timeout=TIMEOUT_MS) as blocker:
         qtbot.mouseClick(view.compute_button, Qt.MouseButton.LeftButton)
-        assert view.is_computing() and view.cancel_button.isEnabled() and not view.compute_button.isEnabled()
+        cancel_button = view.task_panel.cancel_button
+        assert view.is_computing() and cancel_button.isEnabled() and not view.compute_button.isEnabled()
         with pytest.raises(RuntimeError, match="already"):
             view.compute()
         # Curves appear while it computes: the first pair is drawn before the rest are done.
         qtbot.waitUntil(lambda: len(view.drawn("test_loss")) == 1, timeout=TIMEOUT_MS)
-        assert 0 < view.progress_bar.value() < 1000
-        _shot(view, "computing", tmp_path)
-        qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
-        assert view.cancel_button.text() == "Cancelling…"
+        assert 0 < view.task_panel.value() < 1000
+        # The phase, the pair being computed and the engine's ETA.
+        text = view.task_panel.text()
+        assert "% — interpolating: member 0 snapshot " in text and " → member 0 snapshot 3 — " in text, text
+        assert "elapsed, ETA" in text, text
+        screenshot(view, "interpolation-computing", colors=CURVES[:1])
+        qtbot.mouseClick(cancel_button, Qt.MouseButton.LeftButton)
+        assert cancel_button.text() == "Cancelling…"
     assert blocker.args[0] == "cancelled"
-    assert not view.is_computing() and view.compute_button.isEnabled()
+    assert not view.is_computing()
     stored = _check_plots_match_file(view, sse_copy)
     assert list(stored) == ["m0s0-m0s3"]
     assert "Cancelled: 1 of 3" in view.note_label.text()
-    _shot(view, "cancelled", tmp_path)
+    assert "cancelled after" in view.task_panel.text()
+    # Once the document has read the run again, the stored pair is drawn from the file and Compute is back.
+    context.document.wait()
+    _check_plots_match_file(view, sse_copy)
+    assert view.compute_button.isEnabled() and "Cancelled: 1 of 3" in view.note_label.text()
+    screenshot(view, "interpolation-cancelled", colors=CURVES[:1])
 
 
-def test_a_running_run_cannot_be_interpolated(qtbot, de_copy, tmp_path):
+def test_a_running_run_cannot_be_interpolated(qtbot, context, de_copy):
     with h5py.File(de_copy, "a", locking=False) as f:
         f.attrs["status"] = "running"
         f.attrs["pid"] = os.getpid()  # this process is alive, so the run reads as still training
         f.attrs.pop("process_start", None)
-    view = _view(qtbot, tmp_path)
-    view.show_run(de_copy)
+    view = _view(qtbot, context, de_copy)
     assert not view.compute_button.isEnabled()
     assert "running" in view.note_label.text()
 
 
-def test_closing_the_view_waits_for_the_worker(qtbot, sse_copy, tmp_path):
-    view = _view(qtbot, tmp_path)
-    view.show_run(sse_copy)
+def test_closing_the_view_waits_for_the_worker(qtbot, context, sse_copy):
+    view = _view(qtbot, context, sse_copy)
     qtbot.mouseClick(view.compute_button, Qt.MouseButton.LeftButton)
     view.close()
     assert not view.is_computing()
     assert view.last_status in ("cancelled", "finished")
 
 
-def test_opening_a_run_while_computing_ends_the_work_first(qtbot, sse_copy, de_copy, tmp_path):
-    view = _view(qtbot, tmp_path)
-    view.show_run(sse_copy)
+def test_opening_a_run_while_computing_ends_the_work_first(qtbot, context, sse_copy, de_copy):
+    view = _view(qtbot, context, sse_copy)
     qtbot.mouseClick(view.compute_button, Qt.MouseButton.LeftButton)
     assert view.is_computing()
-    view.show_run(de_copy)
-    assert not view.is_computing() and view.path == de_copy
+    context.document.open(de_copy)
+    assert not view.is_computing()  # ended before the document's worker reads a file
+    context.document.wait()
+    assert view.path == de_copy
     assert view.mode() == MODE_PAIR and view.drawn("test_loss") == {}

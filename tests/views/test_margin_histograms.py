@@ -16,13 +16,13 @@ from PySide6.QtWidgets import QComboBox, QFileDialog
 from ensgui.engine.events import MarginsMeasured, RunEnded
 from ensgui.engine.spec import Spec
 from ensgui.storage.reader import read_margins
-from ensgui.storage.workspace import Workspace
 from ensgui.views.margin_histogram_plot import NORMALIZED_LIMIT, MarginHistogramPlot, margin_bin_edges
 from ensgui.views.monitor_view import MonitorView
 from ensgui.views.results_view import ResultsView
-from ensgui.views.run_controller import RunController
-from ensgui.views.run_margins_panel import ALL, NO_MARGINS
+from ensgui.views.run_margins_panel import ALL, RunMarginsPanel
+from ensgui.views.theme import PALETTE
 from support import save_screenshot, tiny_spec_dict, train_run_file
+from test_results_view import make_results, open_run  # noqa: F401 - make_results is a fixture
 
 
 @pytest.fixture(autouse=True)
@@ -74,16 +74,14 @@ def test_bin_edges_are_fixed_and_only_widen() -> None:
 
 
 @pytest.fixture
-def controller(qtbot):
-    controller = RunController(threads=1)
-    yield controller
-    controller.shutdown()
+def controller(context):
+    return context.controller
 
 
-def test_live_run_fills_the_margin_histograms(qtbot, controller, tmp_path):
+def test_live_run_fills_the_margin_histograms(qtbot, context, controller, tmp_path):
     import torch._dynamo  # noqa: F401 - the first vmap's one-off import, outside the measured run
 
-    monitor = MonitorView(controller)
+    monitor = MonitorView(context)
     qtbot.addWidget(monitor)
     monitor.resize(1500, 800)
     monitor.show()
@@ -156,34 +154,38 @@ def margin_runs(tmp_path_factory) -> dict[str, Path]:
     return runs
 
 
-def results(qtbot, folder: Path) -> ResultsView:
-    view = ResultsView(Workspace(folder))
-    qtbot.addWidget(view)
-    view.resize(1400, 1000)
+def results(make_results, path: Path) -> ResultsView:
+    """The Results screen over the folder of path, shown, with path open."""
+    view = make_results(path.parent, size=(1400, 1000))
     view.show()
-    qtbot.waitExposed(view)
+    open_run(view, path)
     return view
 
 
-def open_margins_tab(qtbot, view: ResultsView):
+def tab_texts(view: ResultsView) -> list[str]:
+    return [view.tables.tabText(i) for i in range(view.tables.count())]
+
+
+def open_margins_tab(qtbot, view: ResultsView) -> RunMarginsPanel:
     bar = view.tables.tabBar()
-    index = next(i for i in range(bar.count()) if bar.tabText(i) == "Margins")
+    index = tab_texts(view).index("Margins")
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
-    assert view.tables.currentWidget() is view.margins_panel
-    return view.margins_panel
+    panel = view.panel("margins")
+    assert view.tables.currentWidget() is panel
+    return panel
 
 
-def test_results_margins_equal_the_run_file(qtbot, margin_runs, tmp_path):
+def test_results_margins_equal_the_run_file(qtbot, make_results, margin_runs, tmp_path, screenshot):
     path = margin_runs["ensemble"]
     stored = read_margins(path)
-    view = results(qtbot, path.parent)
-    view.show_run(path)
+    view = results(make_results, path)
     panel = open_margins_tab(qtbot, view)
-    assert panel.stack.currentWidget() is panel.content
+    assert not panel.stack.showing_message()
     assert [panel.split_combo.itemData(i) for i in range(panel.split_combo.count())] == ["train", "val", "test"]
     assert panel.split_combo.currentData() == "test"
     assert_draws(panel.plot, list(stored["test"].raw))  # both rows overlaid
     assert [c.name() for c in panel.plot.curves] == ["member 0", "member 1"]
+    screenshot(view, "results-margins-tab", colors=(PALETTE[0], PALETTE[1]))
 
     for split in ("train", "val"):
         for kind in ("normalized", "raw"):
@@ -206,18 +208,29 @@ def test_results_margins_equal_the_run_file(qtbot, margin_runs, tmp_path):
     np.testing.assert_array_equal([int(r[2]) for r in rows[1:]], counts)
 
 
-def test_results_overlay_of_runs(qtbot, margin_runs, tmp_path):
-    path, other = margin_runs["ensemble"], margin_runs["single"]
-    view = results(qtbot, path.parent)
-    view.show_run(path)
-    panel = open_margins_tab(qtbot, view)
-    listed = [Path(panel.run_list.item(i).data(Qt.ItemDataRole.UserRole)) for i in range(panel.run_list.count())]
-    assert listed == [other]  # the old run without margins and the shown run itself are not offered
-    item = panel.run_list.item(0)
+def tick(qtbot, panel: RunMarginsPanel, path: Path) -> None:
+    """A click on a listed run's check box, as a user ticks it; then wait until its margins are read."""
+    row = [Path(panel.run_list.item(i).data(Qt.ItemDataRole.UserRole)) for i in range(panel.run_list.count())]
+    item = panel.run_list.item(row.index(path))
     rect = panel.run_list.visualItemRect(item)
-    # A click on the item's check box, as a user ticks it.
     qtbot.mouseClick(panel.run_list.viewport(), Qt.MouseButton.LeftButton,
                      pos=QPoint(rect.left() + rect.height() // 2, rect.center().y()))
+    assert panel.wait(10_000)
+
+
+def test_results_overlay_of_runs(qtbot, make_results, margin_runs, tmp_path, screenshot):
+    path, other, old = margin_runs["ensemble"], margin_runs["single"], margin_runs["old"]
+    view = results(make_results, path)
+    panel = open_margins_tab(qtbot, view)
+    listed = [Path(panel.run_list.item(i).data(Qt.ItemDataRole.UserRole)) for i in range(panel.run_list.count())]
+    assert sorted(listed) == sorted([other, old])  # the workspace's other finished runs; not the shown run itself
+    # The old run has no margins: it cannot be overlaid, and the panel says why.
+    tick(qtbot, panel, old)
+    assert panel.overlay_paths() == []
+    assert "stores no margins" in panel.note_label.text()
+    item = panel.run_list.item(listed.index(old))
+    assert not item.flags() & Qt.ItemFlag.ItemIsEnabled and item.text().endswith("no margins")
+    tick(qtbot, panel, other)
     assert panel.overlay_paths() == [other]
     mine, theirs = read_margins(path), read_margins(other)
     choose(qtbot, panel.split_combo, "test")
@@ -229,17 +242,18 @@ def test_results_overlay_of_runs(qtbot, margin_runs, tmp_path):
     choose(qtbot, panel.kind_combo, "raw")
     choose(qtbot, panel.row_combo, 0)
     assert_draws(panel.plot, [mine["train"].raw[0], theirs["train"].raw[0]])
-    save_screenshot(view, tmp_path, "results-margins-overlay")
+    screenshot(view, "results-margins-overlay", colors=(PALETTE[0], PALETTE[1]))
     choose(qtbot, panel.row_combo, 1)  # the single net has no row 1: said, not drawn
     assert_draws(panel.plot, [mine["train"].raw[1]])
     assert "tiny-single has no row 1" in panel.note_label.text()
+    # The check survives a new listing of the workspace.
+    view.context.index.refresh()
+    assert view.context.index.wait(10_000)
+    assert panel.overlay_paths() == [other]
 
 
-def test_run_without_margins_shows_a_sentence(qtbot, margin_runs, tmp_path):
-    view = results(qtbot, margin_runs["old"].parent)
-    view.show_run(margin_runs["old"])
-    panel = open_margins_tab(qtbot, view)
-    assert not panel.has_margins()
-    assert panel.stack.currentWidget() is panel.message_label
-    assert panel.message_label.text() == NO_MARGINS
-    save_screenshot(view, tmp_path, "results-margins-none")
+def test_run_without_margins_has_no_margins_tab(make_results, margin_runs, screenshot):
+    view = results(make_results, margin_runs["old"])
+    assert view.has_results()
+    assert tab_texts(view) == ["Metrics vs ensemble size", "Per-member metrics"]
+    screenshot(view, "results-margins-none", colors=(PALETTE[0],))

@@ -15,21 +15,10 @@ from ensgui.engine.events import Progress, RunEnded, RunStarted, Scalar
 from ensgui.engine.plan import Plan
 from ensgui.engine.spec import Spec
 from ensgui.views.live_curves import LiveCurvesPlot, debiased_ema
-from ensgui.views.monitor_view import MonitorView, format_duration, member_summary, progress_text
-from ensgui.views.run_controller import RunController
+from ensgui.views.monitor_view import MonitorView, member_summary
+from ensgui.views.task_panel import progress_text
+from ensgui.views.theme import PALETTE, format_duration
 from support import tiny_spec_dict
-
-SHOTS = Path("/tmp/ensgui-shots")
-
-
-
-@pytest.fixture(autouse=True)
-def _plot_style():
-    # The look the application sets in app.create_window, so screenshots show what users see.
-    before = {key: pg.getConfigOption(key) for key in ("antialias", "background", "foreground")}
-    pg.setConfigOptions(antialias=True, background="w", foreground="k")
-    yield
-    pg.setConfigOptions(**before)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,28 +30,22 @@ def _engine_imports_done():
 
 
 @pytest.fixture
-def controller(qtbot):
-    controller = RunController()  # the default: every core but one for torch
+def controller(qtbot, context):
+    controller = context.controller
+    controller.threads = max(1, __import__("os").cpu_count() - 1)  # the default: every core but one for torch
     yield controller
     # A failing test must not leave the engine thread running when Qt objects go away.
     controller.shutdown()
 
 
 @pytest.fixture
-def monitor(qtbot, controller):
-    view = MonitorView(controller)
+def monitor(qtbot, context, controller):
+    view = MonitorView(context)
     qtbot.addWidget(view)
     view.resize(1280, 760)
     view.show()
     qtbot.waitExposed(view)
     return view
-
-
-def save_shot(widget, tmp_path: Path, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    image = widget.grab()
-    assert image.save(str(tmp_path / f"monitor-{name}.png"))
-    assert image.save(str(SHOTS / f"monitor-{name}.png"))
 
 
 class TickRecorder:
@@ -95,7 +78,7 @@ def metric_rows(path: Path, member: int, name: str) -> np.ndarray:
         return f[f"metrics/{member}/{name}"][()]
 
 
-def test_live_run_fills_curves_and_finishes(qtbot, controller, monitor, tmp_path):
+def test_live_run_fills_curves_and_finishes(qtbot, controller, monitor, tmp_path, screenshot):
     spec = Spec.from_dict(tiny_spec_dict(epochs=2, train_size=1000))
     path = tmp_path / "tiny.h5"
     finished: list[tuple[RunEnded, Path]] = []
@@ -116,7 +99,7 @@ def test_live_run_fills_curves_and_finishes(qtbot, controller, monitor, tmp_path
     qtbot.waitUntil(lambda: monitor.progress_bar.value() >= 400, timeout=60_000)  # a screenshot with curves
     assert monitor.status() in ("training", "evaluating…")
     assert "elapsed" in monitor.progress_bar.text()
-    save_shot(monitor, tmp_path, "training")
+    screenshot(monitor, "monitor-training", colors=(PALETTE[0],))
 
     qtbot.waitUntil(lambda: bool(finished), timeout=120_000)
     ticks.stop()
@@ -160,10 +143,10 @@ def test_live_run_fills_curves_and_finishes(qtbot, controller, monitor, tmp_path
     shown = monitor.acc_plot.displayed_data(0)[1]
     raw = metric_rows(path, 0, "val_acc")[:, 2]
     np.testing.assert_allclose(shown, tensorboard_smoothing(list(raw), 0.6), rtol=1e-12)
-    save_shot(monitor, tmp_path, "finished")
+    screenshot(monitor, "monitor-finished", colors=(PALETTE[0], PALETTE[1]))
 
 
-def test_cancel_ends_run_cancelled_and_keeps_finished_epochs(qtbot, controller, monitor, tmp_path):
+def test_cancel_ends_run_cancelled_and_keeps_finished_epochs(qtbot, controller, monitor, tmp_path, screenshot):
     spec = Spec.from_dict(tiny_spec_dict(epochs=30, train_size=1000))
     path = tmp_path / "long.h5"
     finished: list[RunEnded] = []
@@ -187,7 +170,7 @@ def test_cancel_ends_run_cancelled_and_keeps_finished_epochs(qtbot, controller, 
     assert finished[0].status == "cancelled"
     assert monitor.status() == "cancelled"
     assert "cancelled after" in monitor.log_view.toPlainText()
-    save_shot(monitor, tmp_path, "cancelled")
+    screenshot(monitor, "monitor-cancelled", colors=(PALETTE[0],))
 
     with h5py.File(path, "r") as f:
         assert f.attrs["status"] == "cancelled"
@@ -213,7 +196,7 @@ def test_failure_before_training_is_shown(qtbot, controller, monitor, tmp_path):
     assert not controller.is_running()
 
 
-def test_legend_click_hides_and_shows_a_curve(qtbot, tmp_path):
+def test_legend_click_hides_and_shows_a_curve(qtbot, tmp_path, screenshot):
     plot = LiveCurvesPlot("training loss", "loss")
     qtbot.addWidget(plot)
     plot.resize(600, 400)
@@ -236,7 +219,7 @@ def test_legend_click_hides_and_shows_a_curve(qtbot, tmp_path):
     qtbot.waitUntil(lambda: not curve.isVisible(), timeout=2000)
     assert plot.curves[0].isVisible() and plot.curves[2].isVisible()
     assert not plot.mark_item(1).isVisible()  # snapshot marks follow their member
-    save_shot(plot, tmp_path, "legend-hidden")
+    screenshot(plot, "monitor-legend-hidden", colors=(PALETTE[0], PALETTE[2]))
     qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=pos)
     qtbot.waitUntil(curve.isVisible, timeout=2000)
     assert plot.mark_item(1).isVisible()
@@ -309,7 +292,7 @@ def test_debiased_ema_and_text_helpers():
         "16 members: 2 done · 2 training (120–130/390) · 12 waiting"
 
 
-def test_many_members_collapse_to_one_line(qtbot, controller, monitor, tmp_path):
+def test_many_members_collapse_to_one_line(qtbot, controller, monitor, tmp_path, screenshot):
     # Driven through the controller's public signals, as the drain timer would, without training.
     members, per_epoch, epochs = 16, 20, 3
     lr = np.concatenate([np.full(per_epoch * 2, 0.1), np.linspace(0.1, 0.001, per_epoch)])
@@ -334,4 +317,4 @@ def test_many_members_collapse_to_one_line(qtbot, controller, monitor, tmp_path)
     assert monitor.member_progress.text() == "16 members: 3 done · 2 training (40/60) · 11 waiting"
     assert monitor.progress_bar.text() == "27% — 0:30 elapsed, ETA 1:00"
     qtbot.waitUntil(lambda: monitor.loss_plot.displayed_data(15)[0].size == 40, timeout=2000)
-    save_shot(monitor, tmp_path, "sixteen-members")
+    screenshot(monitor, "monitor-sixteen-members")

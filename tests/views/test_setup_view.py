@@ -17,23 +17,12 @@ from ensgui.engine.spec import Spec
 from ensgui.resources import PRESETS, default_spec, preset_paths
 from ensgui.views.setup_view import SetupView
 
-SHOTS = Path("/tmp/ensgui-shots")
-
-
-def shoot(widget: QWidget, tmp_path: Path, name: str) -> Path:
-    """Save a screenshot to the test's folder and to /tmp/ensgui-shots for a human to look at."""
-    QCoreApplication.sendPostedEvents()  # pending layout requests, so the picture shows the settled layout
-    image = widget.grab()
-    path = tmp_path / f"setup-{name}.png"
-    assert image.save(str(path))
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    image.save(str(SHOTS / f"setup-{name}.png"))
-    return path
+LR_COLOR = "#1f77b4"  # the preview's planned learning rate
+ERROR_COLOR = "#c62828"  # a field's or the preview's message
 
 
 @pytest.fixture
 def view(qtbot) -> SetupView:
-    pg.setConfigOptions(antialias=True, background="w", foreground="k")  # as app.create_window does
     widget = SetupView()
     qtbot.addWidget(widget)
     widget.resize(1280, 790)
@@ -73,8 +62,8 @@ def test_set_spec_then_spec_round_trips_every_preset(qtbot, path: Path) -> None:
     assert widget.spec().to_toml() == spec.to_toml()
 
 
-def test_forms_show_every_field_with_its_editor_kind(view: SetupView, tmp_path: Path) -> None:
-    shoot(view, tmp_path, "default")
+def test_forms_show_every_field_with_its_editor_kind(view: SetupView, tmp_path: Path, screenshot) -> None:
+    screenshot(view, "setup-default", colors=(LR_COLOR,))
     assert isinstance(field(view, "method", "members").editor, QSpinBox)
     assert isinstance(field(view, "optimizer", "lr").editor, QLineEdit)
     assert isinstance(field(view, "optimizer", "nesterov").editor, QCheckBox)
@@ -103,7 +92,7 @@ def test_float_field_accepts_scientific_notation(qtbot, view: SetupView) -> None
 )
 def test_invalid_value_is_marked_at_the_field_and_start_refused(qtbot, view: SetupView, tmp_path: Path,
                                                                 section: str, name: str, text: str,
-                                                                reason: str) -> None:
+                                                                reason: str, screenshot) -> None:
     target = field(view, section, name)
     retype(qtbot, target.editor, text)
     assert target.message.isVisible()
@@ -116,7 +105,7 @@ def test_invalid_value_is_marked_at_the_field_and_start_refused(qtbot, view: Set
     assert reason in target.message.text()
     assert view.error_label.isVisible()
     assert view.preview.plan is None
-    shoot(view, tmp_path, f"invalid-{section}-{name}")
+    screenshot(view, f"setup-invalid-{section}-{name}", colors=(ERROR_COLOR,))
 
 
 def test_fixing_the_value_clears_the_mark_and_start_emits_the_spec(qtbot, view: SetupView) -> None:
@@ -134,7 +123,7 @@ def test_fixing_the_value_clears_the_mark_and_start_emits_the_spec(qtbot, view: 
     assert spec == default_spec().with_values("method", members=3)
 
 
-def test_cross_field_error_is_marked_at_the_field_it_names(qtbot, view: SetupView, tmp_path: Path) -> None:
+def test_cross_field_error_is_marked_at_the_field_it_names(qtbot, view: SetupView, tmp_path: Path, screenshot) -> None:
     train = field(view, "data", "train_size")
     retype(qtbot, train.editor, "70000")
     assert not train.message.isVisible()  # the field's own check passes; only the dataset size rules it out
@@ -143,7 +132,7 @@ def test_cross_field_error_is_marked_at_the_field_it_names(qtbot, view: SetupVie
     assert train.message.isVisible()
     assert "only 59000 training objects remain" in train.message.text()
     assert "Data › training subset" in view.error_label.text()
-    shoot(view, tmp_path, "cross-field")
+    screenshot(view, "setup-cross-field", colors=(ERROR_COLOR,))
     retype(qtbot, train.editor, "500")
     qtbot.waitUntil(lambda: view.start_button.isEnabled(), timeout=2000)
     assert not train.message.isVisible()
@@ -160,7 +149,7 @@ def test_schedule_cross_field_error_while_typing(qtbot, view: SetupView) -> None
 
 # ------------------------------------------------------------ registry-driven forms
 
-def test_changing_the_method_swaps_its_form(qtbot, view: SetupView, tmp_path: Path) -> None:
+def test_changing_the_method_swaps_its_form(qtbot, view: SetupView, tmp_path: Path, screenshot) -> None:
     editor = view.editors["method"]
     before = editor.form()
     assert "members" in before.fields
@@ -175,7 +164,7 @@ def test_changing_the_method_swaps_its_form(qtbot, view: SetupView, tmp_path: Pa
     assert view.start_button.isEnabled()  # a valid choice never greys Start, not even while the preview waits
     assert set(editor.form().fields) == {"members", "vectorize"}
     assert editor.form().isVisible()
-    shoot(view, tmp_path, "bagging")
+    screenshot(view, "setup-bagging", colors=(LR_COLOR,))
     assert view.spec().method.name == "bagging"
 
 
@@ -190,7 +179,7 @@ def test_every_registry_entry_is_listed_with_its_help(view: SetupView) -> None:
         assert combo.itemData(0, Qt.ItemDataRole.ToolTipRole) == entries[0].help
 
 
-def test_a_new_registry_entry_appears_with_its_field(qtbot, tmp_path: Path) -> None:
+def test_a_new_registry_entry_appears_with_its_field(qtbot, tmp_path: Path, screenshot) -> None:
     name = "test-wobbly-schedule"
 
     def wobbly(params, base_lr, total_iters, iters_per_epoch):
@@ -215,7 +204,7 @@ def test_a_new_registry_entry_appears_with_its_field(qtbot, tmp_path: Path) -> N
         assert np.allclose(widget.preview.curve.getData()[1], 0.05 * 0.5)
         retype(qtbot, level.editor, "2")
         assert "must be a number > 0 and <= 1" in level.message.text()
-        shoot(widget, tmp_path, "registered-schedule")
+        screenshot(widget, "setup-registered-schedule", colors=(LR_COLOR,))
         retype(qtbot, level.editor, "0.25")
         assert widget.spec().schedule.params == {"level": 0.25}
     finally:
@@ -224,7 +213,7 @@ def test_a_new_registry_entry_appears_with_its_field(qtbot, tmp_path: Path) -> N
 
 # ------------------------------------------------------------ schedule preview
 
-def test_preview_follows_epochs_and_schedule(qtbot, view: SetupView, tmp_path: Path) -> None:
+def test_preview_follows_epochs_and_schedule(qtbot, view: SetupView, tmp_path: Path, screenshot) -> None:
     first = view.preview.curve.getData()[1].copy()
     assert np.array_equal(first, plan_for(default_spec()).lr)
     retype(qtbot, field(view, "budget", "epochs").editor, "7")
@@ -236,7 +225,7 @@ def test_preview_follows_epochs_and_schedule(qtbot, view: SetupView, tmp_path: P
     wait_for_plan(qtbot, view)
     lr = view.preview.curve.getData()[1]
     assert lr[0] == pytest.approx(0.05) and lr[-1] < 0.001
-    shoot(view, tmp_path, "cosine-7-epochs")
+    screenshot(view, "setup-cosine-7-epochs", colors=(LR_COLOR,))
 
 
 def test_preview_is_debounced(qtbot, view: SetupView) -> None:
@@ -268,14 +257,14 @@ def test_summary_describes_the_plan(view: SetupView) -> None:
 
 # ------------------------------------------------------------ presets and TOML files
 
-def test_presets_menu_loads_smoke_bagging(qtbot, view: SetupView, tmp_path: Path) -> None:
+def test_presets_menu_loads_smoke_bagging(qtbot, view: SetupView, tmp_path: Path, screenshot) -> None:
     actions = {a.text(): a for a in view.presets_menu.actions()}
     assert list(actions) == [p.stem for p in preset_paths()]
     assert actions["smoke-bagging"].statusTip()
     actions["smoke-bagging"].trigger()
     assert view.spec() == Spec.load(str(PRESETS / "smoke-bagging.toml"))
     assert view.editors["method"].combo.currentText() == "Bagging (bootstrap)"
-    shoot(view, tmp_path, "smoke-bagging")
+    screenshot(view, "setup-smoke-bagging", colors=(LR_COLOR,))
 
 
 def test_save_then_load_toml_round_trips(qtbot, view: SetupView, tmp_path: Path, monkeypatch) -> None:
@@ -324,7 +313,7 @@ def editors_of(view: SetupView) -> list[QWidget]:
     return widgets
 
 
-def test_show_stored_is_read_only_until_edit_as_new(qtbot, view: SetupView, tmp_path: Path) -> None:
+def test_show_stored_is_read_only_until_edit_as_new(qtbot, view: SetupView, tmp_path: Path, screenshot) -> None:
     stored = Spec.load(str(PRESETS / "smoke-deep_ensemble.toml"))
     view.show_stored(stored, tmp_path / "20240101-smoke.h5")
     assert view.banner.isVisible()
@@ -333,7 +322,7 @@ def test_show_stored_is_read_only_until_edit_as_new(qtbot, view: SetupView, tmp_
     assert all(not w.isEnabled() for w in editors_of(view))
     assert not view.start_button.isEnabled() and not view.load_button.isEnabled()
     assert view.spec() == stored
-    shoot(view, tmp_path, "stored")
+    screenshot(view, "setup-stored", colors=(LR_COLOR,))
     with qtbot.assertNotEmitted(view.start_requested, wait=100):
         view.request_start()
     qtbot.mouseClick(view.edit_button, Qt.MouseButton.LeftButton)
@@ -373,13 +362,13 @@ def test_switching_entries_keeps_what_was_typed(qtbot, view: SetupView) -> None:
 
 
 def test_methods_with_their_own_learning_rate_grey_out_the_schedule_section(qtbot, view: SetupView,
-                                                                           tmp_path: Path) -> None:
+                                                                           tmp_path: Path, screenshot) -> None:
     box = view.group_boxes["schedule"]
     assert view.editors["schedule"].isEnabled() and "not used" not in box.title()
     view.set_spec(Spec.load(str(PRESETS / "snapshot.toml")))
     qtbot.waitUntil(lambda: not view.editors["schedule"].isEnabled(), timeout=5000)
     assert "not used: snapshot" in box.title()
-    shoot(view, tmp_path, "schedule-not-used")
+    screenshot(view, "setup-schedule-not-used", colors=(LR_COLOR,))
     # NoCycle is the spec's own schedule with snapshots, so the section counts again.
     view.set_spec(Spec.load(str(PRESETS / "snapshot.toml")).with_values("method", variant="nocycle"))
     qtbot.waitUntil(lambda: view.editors["schedule"].isEnabled(), timeout=5000)

@@ -13,7 +13,8 @@ from ensgui.app import create_window
 from ensgui.resources import default_spec
 from ensgui.engine.methods import plan_for
 from ensgui.views.export import VALUE_ROLE
-from support import compute_and_check_interpolation, save_screenshot, type_into
+from ensgui.views.theme import PALETTE
+from support import compute_and_check_interpolation, type_into
 
 SAMPLES = 3
 
@@ -33,11 +34,11 @@ def pick(setup, section: str, field: str, value) -> None:
 
 @pytest.mark.gui
 @pytest.mark.parametrize("method", ["swag", "dropout"])
-def test_sampling_method_from_setup_to_results(qtbot, tmp_path, method):
+def test_sampling_method_from_setup_to_results(qtbot, tmp_path, method, screenshot):
     window = create_window(tmp_path / "runs", default_spec(), threads=1)
     qtbot.addWidget(window)
     window.show()
-    setup = window.setup
+    setup = window.screen("setup")
 
     choose(setup, "method", method)
     choose(setup, "model", "lenet300_100")
@@ -62,21 +63,22 @@ def test_sampling_method_from_setup_to_results(qtbot, tmp_path, method):
     assert setup.summary_labels["rows"].text() == str(SAMPLES) and setup.summary_labels["members"].text() == "1"
     qtbot.wait(50)  # let the queued layout request size the new method form before the screenshot
     setup.scroll.ensureWidgetVisible(setup.group_boxes["method"])
-    save_screenshot(window, tmp_path, f"issue3-{method}-1-setup")
+    screenshot(window, f"issue3-{method}-1-setup", colors=(PALETTE[0],))
 
     finished = []
     window.controller.run_finished.connect(lambda ended, path: finished.append((ended, path)))
     qtbot.mouseClick(setup.start_button, Qt.MouseButton.LeftButton)
-    assert window.tabs.currentWidget() is window.monitor
+    assert window.tabs.currentWidget() is window.screen("monitor")
     qtbot.waitUntil(lambda: len(finished) == 1, timeout=120000)
     ended, path = finished[0]
     assert ended.status == "finished", ended.error
-    window.tabs.setCurrentWidget(window.monitor)
-    save_screenshot(window, tmp_path, f"issue3-{method}-2-monitor")
+    window.tabs.setCurrentWidget(window.screen("monitor"))
+    screenshot(window, f"issue3-{method}-2-monitor", colors=(PALETTE[0],))
 
-    window.tabs.setCurrentWidget(window.results)
-    save_screenshot(window, tmp_path, f"issue3-{method}-3-results")
-    table = window.results.curves_table
+    window.tabs.setCurrentWidget(window.screen("results"))
+    qtbot.waitUntil(lambda: window.screen("results").curves_table.rowCount() == SAMPLES, timeout=30000)
+    screenshot(window, f"issue3-{method}-3-results", colors=(PALETTE[0],))
+    table = window.screen("results").curves_table
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     with h5py.File(path, "r") as f:
         assert f.attrs["status"] == "finished"
@@ -95,9 +97,9 @@ def test_sampling_method_from_setup_to_results(qtbot, tmp_path, method):
     collected = len(plan_for(setup.spec()).snapshots)
     if method == "swag":
         compute_and_check_interpolation(qtbot, window, path, pairs=collected - 1)
-        save_screenshot(window, tmp_path, f"issue3-{method}-4-interpolation")
+        screenshot(window, f"issue3-{method}-4-interpolation", colors=(PALETTE[0],))
     else:
-        window.tabs.setCurrentWidget(window.interpolation)
-        assert collected == 1 and window.interpolation.selected_pairs() == []
-        assert not window.interpolation.compute_button.isEnabled()
+        window.tabs.setCurrentWidget(window.screen("interpolation"))
+        assert collected == 1 and window.screen("interpolation").selected_pairs() == []
+        assert not window.screen("interpolation").compute_button.isEnabled()
     window.close()

@@ -3,35 +3,38 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import h5py
 import numpy as np
-import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QFileDialog
 
 from ensgui.engine import weight_space
-from ensgui.engine.errors import RunFileError
 from ensgui.storage.reader import list_snapshots, read_snapshot
-from ensgui.storage.workspace import Workspace
+from ensgui.views import weight_space_view
+from ensgui.views.screens import AppContext
+from ensgui.views.theme import PALETTE
 from ensgui.views.weight_space_view import WeightSpaceView
+from support import SHOTS
 
-SHOTS = Path("/tmp/ensgui-shots")
-
-
-@pytest.fixture(autouse=True)
-def _app_look() -> None:
-    # The look app.create_window sets, so that screenshots show what users see.
-    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+VIRIDIS_DARK = "#440154"  # the heatmap's zero diagonal
 
 
-def _view(qtbot, folder: Path) -> WeightSpaceView:
-    view = WeightSpaceView(Workspace(folder))
+def _view(qtbot, context: AppContext, path: Path | None = None) -> WeightSpaceView:
+    view = WeightSpaceView(context)
     qtbot.addWidget(view)
     view.resize(1300, 700)
+    if path is not None:
+        _open(context, path)
     return view
+
+
+def _open(context: AppContext, path: Path) -> None:
+    context.document.open(path)
+    context.document.wait()
 
 
 def _stored_probs(path: Path) -> np.ndarray:
@@ -40,10 +43,9 @@ def _stored_probs(path: Path) -> np.ndarray:
 
 
 @pytest.mark.parametrize("method", ["deep_ensemble", "bagging"])
-def test_heatmap_is_the_disagreement_of_the_stored_probs(qtbot, finished_runs, method):
+def test_heatmap_is_the_disagreement_of_the_stored_probs(qtbot, context, finished_runs, method):
     path = finished_runs[method]
-    view = _view(qtbot, path.parent)
-    view.show_run(path)
+    view = _view(qtbot, context, path)
     expected = weight_space.disagreement(_stored_probs(path))
     np.testing.assert_array_equal(view.disagreement_matrix, expected)
     np.testing.assert_array_equal(view.heatmap_image.image, expected)
@@ -64,10 +66,18 @@ def test_heatmap_is_the_disagreement_of_the_stored_probs(qtbot, finished_runs, m
     assert f"of {_stored_probs(path).shape[1]} test objects" in view.hover_text(1, 2)
 
 
-def test_distances_plot_equals_distances_from_first_on_the_stored_states(qtbot, finished_runs):
+def test_distances_plot_equals_distances_from_first_on_the_stored_states(qtbot, context, finished_runs,
+                                                                         monkeypatch):
     path = finished_runs["bagging"]
-    view = _view(qtbot, path.parent)
-    view.show_run(path)
+    gui_thread = threading.current_thread()
+    real_read = weight_space_view.read_snapshot
+
+    def read_off_the_gui_thread(*args):
+        assert threading.current_thread() is not gui_thread, "a snapshot was read on the GUI thread"
+        return real_read(*args)
+
+    monkeypatch.setattr(weight_space_view, "read_snapshot", read_off_the_gui_thread)
+    view = _view(qtbot, context, path)
     infos = sorted(list_snapshots(path), key=lambda s: s.row)
     states = [read_snapshot(path, s.member, s.index) for s in infos]
     expected = weight_space.distances_from_first(states)
@@ -84,49 +94,63 @@ def test_distances_plot_equals_distances_from_first_on_the_stored_states(qtbot, 
     np.testing.assert_array_equal(y, expected)
     view.select_x_axis("epoch")
     np.testing.assert_array_equal(view.drawn_distances()[0], [s.epoch for s in infos])
-    assert "parameters" in view.details_label.text()
+    parameters = sum(np.asarray(states[0][n]).size for n in weight_space.parameter_names(states[0]))
+    assert f"parameters: <b>{parameters:,}</b>" in view.details_label.text()
 
 
-def test_run_without_snapshots_or_predictions_shows_messages(qtbot, finished_runs, tmp_path):
+def test_run_without_snapshots_or_predictions_shows_messages(qtbot, context, finished_runs, tmp_path, screenshot):
     path = tmp_path / "bare.h5"
     shutil.copy(finished_runs["deep_ensemble"], path)
     with h5py.File(path, "a") as f:
         del f["members"]
         del f["eval"]
-    view = _view(qtbot, tmp_path)
-    view.show_run(path)
-    assert view.distance_stack.currentWidget() is view.distance_message
-    assert view.heatmap_stack.currentWidget() is view.heatmap_message
+    view = _view(qtbot, context, path)
+    assert view.distance_stack.message() == weight_space_view.NO_SNAPSHOTS
+    assert view.heatmap_stack.message() == weight_space_view.NO_PREDICTIONS
     assert view.disagreement_matrix is None
     assert not view.heatmap_actions[0].isEnabled()
+    screenshot(view, "weightspace-no-data")
     # A run with data afterwards brings the plots back.
-    view.show_run(finished_runs["deep_ensemble"])
-    assert view.distance_stack.currentWidget() is view.distance_plot
-    assert view.heatmap_stack.currentWidget() is view.heatmap_plot
+    _open(context, finished_runs["deep_ensemble"])
+    assert not view.distance_stack.showing_message()
+    assert not view.heatmap_stack.showing_message()
 
 
-def test_unreadable_file_raises_run_file_error(qtbot, tmp_path):
+def test_snapshots_of_different_models_say_why_in_both_panels(qtbot, context, finished_runs, tmp_path):
+    path = tmp_path / "mixed.h5"
+    shutil.copy(finished_runs["deep_ensemble"], path)
+    with h5py.File(path, "a") as f:
+        weights = f["members/1/snapshots/0"]
+        del weights[next(iter(weights))]  # member 1 lacks a parameter the first snapshot has
+    view = _view(qtbot, context, path)
+    for stack in (view.distance_stack, view.heatmap_stack):
+        assert "snapshots of different models cannot be compared" in stack.message()
+    assert not view.distance_actions[0].isEnabled() and not view.heatmap_actions[0].isEnabled()
+
+
+def test_unreadable_file_is_reported_and_the_screen_keeps_its_run(qtbot, context, finished_runs, tmp_path):
     bad = tmp_path / "garbage.h5"
     bad.write_bytes(b"not an hdf5 file at all" * 10)
-    view = _view(qtbot, tmp_path)
-    with pytest.raises(RunFileError):
-        view.show_run(bad)
+    view = _view(qtbot, context, finished_runs["bagging"])
+    shown = view.disagreement_matrix
+    with qtbot.waitSignal(context.document.failed, timeout=10_000) as blocker:
+        context.document.open(bad)
+    assert blocker.args[0] == bad and "is not a readable ensgui run file" in blocker.args[1]
+    assert view.path == finished_runs["bagging"] and view.disagreement_matrix is shown
 
 
-def test_exports_and_screenshots(qtbot, finished_runs, tmp_path, monkeypatch):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    view = _view(qtbot, finished_runs["deep_ensemble"].parent)
+def test_exports_and_screenshots(qtbot, context, finished_runs, tmp_path, monkeypatch, screenshot):
+    view = _view(qtbot, context)
     view.show()
     qtbot.waitExposed(view)
     target: dict[str, Path] = {}
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         staticmethod(lambda *args, **kwargs: (str(target["path"]), "")))
     for name in ("deep_ensemble", "bagging"):
-        view.show_run(finished_runs[name])
+        _open(context, finished_runs[name])
         qtbot.wait(100)
-        image = view.grab()
-        for folder in (tmp_path, SHOTS):
-            assert image.save(str(folder / f"weightspace-{name}.png"))
+        # One colour per member in the distances, viridis in the heatmap.
+        screenshot(view, f"weightspace-{name}", colors=(*PALETTE[:3], VIRIDIS_DARK))
     for action, file in ((view.heatmap_actions[0], "heat.png"), (view.heatmap_actions[1], "heat.svg"),
                          (view.distance_actions[0], "dist.png"), (view.distance_actions[1], "dist.svg")):
         target["path"] = tmp_path / file

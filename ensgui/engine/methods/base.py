@@ -33,12 +33,16 @@ VECTORIZE = Param("vectorize", bool, True,
 class Method(ABC):
     """Turns a spec into the trained rows of an ensemble, reporting through the context's events."""
 
+    # Methods whose learning rate follows a formula of their own (cyclic, SWA) set this: Setup greys out the
+    # spec's schedule section for them.
+    OWN_SCHEDULE = False
+
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self.params = spec.method.params
 
     def members(self) -> int:
-        """Independent trajectories this method trains."""
+        """Independent trajectories this method trains: the members parameter, or one for methods without it."""
         return int(self.params.get("members", 1))
 
     def check(self) -> None:
@@ -46,7 +50,7 @@ class Method(ABC):
 
     def uses_schedule(self) -> bool:
         """Whether the spec's schedule section shapes the learning rate (cyclic methods bring their own)."""
-        return True
+        return not self.OWN_SCHEDULE
 
     def ordered_rows(self) -> bool:
         """Whether the rows have a meaningful order (boosting): metrics against k then use the first k rows

@@ -84,11 +84,7 @@ class LangevinNoise:
          "SGHMC-like); alpha0 replaces optimizer.lr.",
 )
 class CyclicalSGLD(Method):
-    def uses_schedule(self) -> bool:
-        return False  # its learning rate follows its own formula (see plan)
-
-    def members(self) -> int:
-        return 1
+    OWN_SCHEDULE = True  # see plan
 
     def check(self) -> None:
         self.plan(iters_per_epoch(self.spec))

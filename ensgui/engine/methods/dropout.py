@@ -75,9 +75,6 @@ def mc_dropout_probs(model: nn.Module, inputs: list[torch.Tensor], samples: int,
          "the deterministic net.",
 )
 class McDropout(Method):
-    def members(self) -> int:
-        return 1
-
     def samples(self) -> int:
         return int(self.params["samples"])
 

@@ -54,9 +54,6 @@ class FgeStages:
          "from pre-training into the cycles, as FGE-code fge.py restores it.",
 )
 class FastGeometricEnsembling(Method):
-    def members(self) -> int:
-        return 1
-
     @property
     def start_from(self) -> str:
         return str(self.params["start_from"]).strip()

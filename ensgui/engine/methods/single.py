@@ -12,9 +12,6 @@ if TYPE_CHECKING:
 
 @METHODS.register("single", (), title="Single model", help="One network trained on all the data.")
 class SingleModel(Method):
-    def members(self) -> int:
-        return 1
-
     def train(self, ctx: TrainContext) -> None:
         from ..training import train_on_all_data
 

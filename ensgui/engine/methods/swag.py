@@ -170,11 +170,7 @@ def assign_parameters(model: nn.Module, vector: np.ndarray) -> None:
          "BatchNorm is recomputed for every sample.",
 )
 class Swag(Method):
-    def uses_schedule(self) -> bool:
-        return False  # its learning rate follows its own formula (see plan)
-
-    def members(self) -> int:
-        return 1
+    OWN_SCHEDULE = True  # see plan
 
     def samples(self) -> int:
         return 1 if self.params["variant"] == "swa" else int(self.params["samples"])

@@ -1,0 +1,176 @@
+"""How long the GUI thread is blocked when a user opens stored runs, measured by a 10 ms QTimer probe.
+
+Usage: python bench/gui_latency.py [--runs FOLDER] [--repeat 3] [--markdown]
+
+Without --runs it first trains three small runs into a temporary workspace (a deep ensemble of 5 and a snapshot
+ensemble of 4 cycles on 2k Fashion-MNIST objects, a gap-boosting run of 3 models; every one evaluated on the full
+10k test set), so that Results, Margins, Boosting, Interpolation and Weight space all have something to draw.
+
+A QTimer ticks every 10 ms on the GUI thread; a gap between two ticks longer than that is time the window could
+not react. For every run file, as a user does it, and --repeat times:
+- open: Open on the Runs screen, until Results has drawn the run, then 0.3 s more;
+- first look: Interpolation, then Weight space, then Results' Margins (or Boosting) tab shown for the first time;
+- reopen: the same run opened again (the document's cache).
+Printed per phase: the longest stall (the largest gap minus 10 ms), its 99th percentile and the number of ticks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication, QTabWidget  # noqa: E402
+
+INTERVAL_MS = 10
+SETTLE_MS = 300
+
+
+class Probe:
+    """Timestamps of a 10 ms timer's ticks; stalls are the gaps beyond the interval."""
+
+    def __init__(self) -> None:
+        self.clock = QElapsedTimer()
+        self.ticks: list[float] = []
+        self.timer = QTimer()
+        self.timer.setInterval(INTERVAL_MS)
+        self.timer.timeout.connect(lambda: self.ticks.append(self.clock.nsecsElapsed() / 1e6))
+
+    def start(self) -> None:
+        self.ticks = []
+        self.clock.start()
+        self.timer.start()
+        self.ticks.append(0.0)
+
+    def stop(self) -> np.ndarray:
+        self.ticks.append(self.clock.nsecsElapsed() / 1e6)
+        self.timer.stop()
+        return np.maximum(np.diff(np.asarray(self.ticks)) - INTERVAL_MS, 0.0)
+
+
+def pump_until(condition, timeout_ms: int = 120_000, then_ms: int = SETTLE_MS) -> None:
+    """Run the event loop until condition() holds, then then_ms more (the probe keeps ticking throughout)."""
+    loop = QEventLoop()
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the window did not get there in time")
+        QTimer.singleShot(5, loop.quit)
+        loop.exec()
+    QTimer.singleShot(then_ms, loop.quit)
+    loop.exec()
+
+
+def train_runs(folder: Path) -> list[Path]:
+    from ensgui.engine.spec import Spec
+    from ensgui.engine.task_state import TaskState
+    from ensgui.resources import PRESETS
+    from ensgui.storage.workspace import Workspace
+    from ensgui.tasks.run import run_to_file
+
+    workspace = Workspace(folder)
+    paths = []
+    for preset, changes in (("smoke-deep_ensemble", {"members": 5}), ("smoke-snapshot", {}),
+                            ("smoke-gap_boosting", {"models": 3})):
+        spec = Spec.load(str(PRESETS / f"{preset}.toml"))
+        if changes:
+            spec = spec.with_values("method", **changes)
+        path = workspace.new_run_path(spec.name)
+        print(f"training {spec.name} into {path.name}", file=sys.stderr)
+        result = run_to_file(spec, path, TaskState(), threads=max(1, (os.cpu_count() or 2) - 1))
+        assert result.status == "finished", result.error
+        paths.append(path)
+    return paths
+
+
+def measure(window, path: Path, probe: Probe) -> dict[str, np.ndarray]:
+    results = window.screen("results")
+    window.show_screen("runs")
+    pump_until(lambda: True, then_ms=100)
+    phases: dict[str, np.ndarray] = {}
+
+    probe.start()
+    window.open_run(path)
+    pump_until(lambda: window.document.current is not None and window.document.current.path == path
+               and not window.document.busy())
+    phases["open"] = probe.stop()
+
+    looks = []
+    for key in ("interpolation", "weight_space"):
+        probe.start()
+        window.show_screen(key)
+        pump_until(lambda: True)
+        looks.append(probe.stop())
+    window.show_screen("results")
+    pump_until(lambda: True, then_ms=100)
+    for tabs in results.findChildren(QTabWidget):
+        for i in range(tabs.count()):
+            if tabs.tabText(i) in ("Margins", "Boosting"):
+                probe.start()
+                tabs.setCurrentIndex(i)
+                pump_until(lambda: True)
+                looks.append(probe.stop())
+    phases["first look"] = np.concatenate(looks)
+
+    window.show_screen("runs")
+    pump_until(lambda: True, then_ms=100)
+    probe.start()
+    window.open_run(path)
+    pump_until(lambda: True)
+    phases["reopen"] = probe.stop()
+    return phases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=Path, help="a workspace folder of run files (default: train three)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    folder = args.runs or Path(tempfile.mkdtemp(prefix="ensgui-latency-"))
+    paths = sorted(folder.glob("*.h5")) if args.runs else train_runs(folder)
+    paths = [p for p in paths if not p.name.endswith(".sweep.h5")]
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    from ensgui.app import create_window
+
+    window = create_window(folder)
+    window.resize(1280, 820)
+    window.show()
+    pump_until(lambda: window.context.index.scanned)
+    probe = Probe()
+    stalls: dict[str, list[np.ndarray]] = {}
+    per_run: list[tuple[str, str, float]] = []
+    for _ in range(args.repeat):
+        for path in paths:
+            window.document._cache.clear()  # every repeat opens the file afresh, as after a restart
+            for phase, gaps in measure(window, path, probe).items():
+                stalls.setdefault(phase, []).append(gaps)
+                per_run.append((path.name, phase, float(gaps.max()) if len(gaps) else 0.0))
+    window.close()
+    app.processEvents()
+
+    print(f"# {datetime.date.today()} · {platform.processor() or platform.machine()} · {os.cpu_count()} cores · "
+          f"QT_QPA_PLATFORM={os.environ.get('QT_QPA_PLATFORM')} · {len(paths)} runs x {args.repeat}")
+    print("| phase | longest stall (ms) | p99 stall (ms) | probe ticks |")
+    print("|---|---|---|---|")
+    for phase, parts in stalls.items():
+        gaps = np.concatenate(parts)
+        print(f"| {phase} | {gaps.max():.0f} | {np.percentile(gaps, 99):.0f} | {len(gaps)} |")
+    if not args.markdown:
+        print()
+        for name, phase, worst in per_run:
+            print(f"{name:50s} {phase:10s} {worst:6.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
