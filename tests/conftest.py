@@ -67,17 +67,53 @@ def plot_look():
 
 
 @pytest.fixture
-def context(qtbot, tmp_path):
-    """A screen's shared objects on an empty workspace (tmp_path/runs), with no window around it."""
+def make_context(qtbot):
+    """make_context(folder) gives a screen's shared objects on a workspace folder, with no window around it, once
+    the workspace index has listed the folder; every context's workers are stopped when the test ends."""
     from ensgui.storage.workspace import Workspace
     from ensgui.views.screens import AppContext
 
-    ctx = AppContext.create(Workspace(tmp_path / "runs"), threads=1)
-    ctx.index.wait(10_000)
-    yield ctx
-    ctx.controller.shutdown()
-    for queue in (ctx.index, ctx.document, ctx.loader):
-        queue.wait(10_000)
+    made = []
+
+    def make(folder: Path):
+        ctx = AppContext.create(Workspace(folder), threads=1)
+        assert ctx.index.wait(10_000)
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        ctx.index.stop()
+        ctx.controller.shutdown()
+        for queue in (ctx.document, ctx.loader):
+            queue.wait(10_000)
+
+
+@pytest.fixture
+def context(make_context, tmp_path):
+    """The shared objects of a screen on an empty workspace, tmp_path/runs."""
+    return make_context(tmp_path / "runs")
+
+
+@pytest.fixture
+def make_screen(qtbot, make_context):
+    """make_screen(cls, folder, size) builds a registered screen on its own over a context on folder."""
+
+    def make(cls, folder: Path, size: tuple[int, int] = (1400, 900)):
+        screen = cls(make_context(folder))
+        qtbot.addWidget(screen)
+        screen.resize(*size)
+        return screen
+
+    return make
+
+
+@pytest.fixture
+def make_results(make_screen):
+    """make_results(folder) builds the Results screen on its own over the runs of folder."""
+    from ensgui.views.results_view import ResultsView
+
+    return lambda folder, size=(1400, 900): make_screen(ResultsView, folder, size)
 
 
 @pytest.fixture

@@ -49,6 +49,13 @@ def final_margins(events: list) -> dict:
             for e in events if isinstance(e, Artefact) and e.name.startswith("margins/")}
 
 
+def open_and_wait(context, path: Path) -> None:
+    """Open a run in a context's document as the Runs screen does; wait until it and the runs it needs are read."""
+    context.document.open(path)
+    assert context.document.wait(20_000)
+    assert context.loader.wait(20_000)
+
+
 def sweep_state(*sinks, stop=None, on_point=None):
     """A TaskState for a gap sweep: these sinks, an optional stop flag, and on_point(index, total, label) called
     before every point is trained."""

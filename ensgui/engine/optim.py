@@ -34,16 +34,8 @@ _WD = Param("weight_decay", float, 5e-4, "L2 penalty coefficient", minimum=0.0, 
     help="Stochastic gradient descent with momentum and weight decay.",
 )
 def sgd(params: Mapping[str, Any], tensors: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
-    import torch
-
-    return torch.optim.SGD(
-        tensors,
-        lr=params["lr"],
-        momentum=params["momentum"],
-        weight_decay=params["weight_decay"],
-        nesterov=params["nesterov"] and params["momentum"] > 0,
-        foreach=False,  # the per-tensor path keeps stacked and single members bit-for-bit comparable
-    )
+    return _element_wise("SGD", params, tensors, momentum=params["momentum"],
+                         nesterov=params["nesterov"] and params["momentum"] > 0)
 
 
 @OPTIMIZERS.register(
@@ -60,12 +52,14 @@ def sgd(params: Mapping[str, Any], tensors: Iterable[torch.Tensor]) -> torch.opt
     help="Adam with L2 weight decay.",
 )
 def adam(params: Mapping[str, Any], tensors: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
+    return _element_wise("Adam", params, tensors, betas=(params["beta1"], params["beta2"]))
+
+
+def _element_wise(name: str, params: Mapping[str, Any], tensors: Iterable[torch.Tensor],
+                  **specific: Any) -> torch.optim.Optimizer:
+    """torch.optim.<name> with the spec's rate and weight decay, one tensor at a time."""
     import torch
 
-    return torch.optim.Adam(
-        tensors,
-        lr=params["lr"],
-        betas=(params["beta1"], params["beta2"]),
-        weight_decay=params["weight_decay"],
-        foreach=False,
-    )
+    # foreach=False: the per-tensor path keeps stacked and single members bit-for-bit comparable.
+    return getattr(torch.optim, name)(tensors, lr=params["lr"], weight_decay=params["weight_decay"], foreach=False,
+                                      **specific)

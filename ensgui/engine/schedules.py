@@ -98,7 +98,8 @@ def step(params: Mapping[str, Any], base_lr: float, total_iters: int, iters_per_
 @SCHEDULES.register(
     "base",
     (
-        Param("final_factor", float, 0.01, "learning rate at the end, as a fraction of the initial one", minimum=0.0, maximum=1.0),
+        Param("final_factor", float, 0.01, "learning rate at the end, as a fraction of the initial one",
+              minimum=0.0, maximum=1.0),
         Param("start", float, 0.5, "fraction of the budget where the decay starts", minimum=0.0, maximum=1.0),
         Param("end", float, 0.9, "fraction of the budget where the decay ends", minimum=0.0, maximum=1.0),
     ),
@@ -117,7 +118,8 @@ def base(params: Mapping[str, Any], base_lr: float, total_iters: int, iters_per_
 
 @SCHEDULES.register(
     "cosine",
-    (Param("final_factor", float, 0.0, "learning rate at the end, as a fraction of the initial one", minimum=0.0, maximum=1.0),),
+    (Param("final_factor", float, 0.0, "learning rate at the end, as a fraction of the initial one",
+           minimum=0.0, maximum=1.0),),
     title="Cosine",
     help="Cosine annealing over the whole budget.",
 )

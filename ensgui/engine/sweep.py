@@ -12,7 +12,6 @@ from .errors import EnsguiError, SpecError
 from .losses import LOSSES
 from .schema import Choice
 from .spec import Spec
-from .width import DEFAULT_WIDTH_OBJECTS
 
 MEAN = "mean"  # the gap list's word for "the mean training margin of the sweep's gap-0 point"
 EXAMPLE = "0, 0.5, 1, 2, 4, mean"

@@ -120,9 +120,5 @@ def artefact_parts(name: str) -> list[str]:
 
 
 def artefact_path(name: str) -> str:
-    return f"{L.ANALYSIS}/{'/'.join(check_name(name))}"
-
-
-def artefact_path(name: str) -> str:
     """Where an artefact lives in the run file: /analysis/<name>."""
     return f"{ANALYSIS}/{'/'.join(artefact_parts(name))}"

@@ -484,13 +484,6 @@ def read_artefact(path: Path | str, name: str) -> Artefact | None:
 def artefact_kinds(f: h5py.File) -> list[str]:
     """The first parts of the artefact names a run file holds (margins, boosting, interpolation, ...)."""
     group = f.get(L.ANALYSIS)
-    return [name for name, item in group.items() if isinstance(item, h5py.Group)] if isinstance(group, h5py.Group) \
-        else []
-
-
-def artefact_kinds(f: h5py.File) -> list[str]:
-    """The first parts of the artefact names a run file holds (margins, boosting, interpolation, ...)."""
-    group = f.get(L.ANALYSIS)
     if not isinstance(group, h5py.Group):
         return []
     return [name for name, item in group.items() if isinstance(item, h5py.Group)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from collections import defaultdict
 from datetime import datetime
 from importlib import metadata

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSplitter, QTableWidget, QTabWidget,
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QSplitter, QTableWidget, QTabWidget,
                                QVBoxLayout, QWidget)
 
 from ..storage import layout as L
@@ -16,7 +16,7 @@ from .export import export_button, plot_export_actions, table_export_actions
 from .margin_histogram_plot import Histogram, MarginHistogramPlot, histograms_of
 from .message_stack import PlotOrMessage
 from .metric_curves_plot import MetricCurvesPlot, metric_label, metric_short
-from .panels import number_item, results_table, text_item
+from .panels import labeled_combo, number_item, results_table, text_item
 from .result_panels import register_result_panel
 from .run_document import LoadedRun, PrepareFailure
 from .screens import AppContext
@@ -89,19 +89,10 @@ class BoostingPanel(QWidget):
         outer.setContentsMargins(0, 4, 0, 0)
         outer.setSpacing(4)
         controls = QHBoxLayout()
-        controls.addWidget(QLabel("Split:", box))
-        self.split_combo = QComboBox(box)
-        for key, text in SPLITS:
-            self.split_combo.addItem(text, key)
-        self.split_combo.currentIndexChanged.connect(lambda _: self._fill_metrics())
-        controls.addWidget(self.split_combo)
+        self.split_combo = labeled_combo(controls, box, "Split:", SPLITS, lambda _: self._fill_metrics())
         controls.addSpacing(12)
-        controls.addWidget(QLabel("Metric:", box))
-        self.metric_combo = QComboBox(box)
-        for name in METRICS:
-            self.metric_combo.addItem(metric_label(name), name)
-        self.metric_combo.currentIndexChanged.connect(lambda _: self._fill_metrics())
-        controls.addWidget(self.metric_combo)
+        self.metric_combo = labeled_combo(controls, box, "Metric:", ((m, metric_label(m)) for m in METRICS),
+                                          lambda _: self._fill_metrics())
         controls.addSpacing(12)
         self.about_label = QLabel("", box)
         self.about_label.setStyleSheet(HINT_STYLE)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidgetItem, QPushButton, QSplitter,
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidgetItem, QPushButton, QSplitter,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..engine import comparison
@@ -20,11 +20,11 @@ from .dee_plot import DeePlot
 from .export import export_button, plot_export_actions, save_text
 from .message_stack import PlotOrMessage
 from .metric_curves_plot import MetricCurvesPlot, metric_label, metric_short
-from .panels import number_item, results_table, text_item, titled_panel
+from .panels import labeled_combo, number_item, results_table, select_data, text_item, titled_panel
 from .reference_picker import ReferencePicker, references
 from .screens import AppContext, FillWhenShown, register_screen
 from .theme import ERROR_COLOR, HINT_STYLE, color
-from .workspace_picker import workspace_picker
+from .workspace_picker import picker_splitter, workspace_picker
 
 SPLIT = "test"
 COMPARED_METRICS: tuple[str, ...] = ("error", "nll", "cnll", "ece")
@@ -85,18 +85,14 @@ class ComparisonView(QWidget):
         self._filling = False
         self._build()
         self._redraw = FillWhenShown(self, self._update)
-        context.index.changed.connect(self._listing_changed)
         context.loader.ready.connect(self._run_ready)
         context.loader.failed.connect(self._run_failed)
-        self._listing_changed()
+        context.index.observe(self._listing_changed)
 
     # ------------------------------------------------------------ layout
 
     def _build(self) -> None:
-        outer = QHBoxLayout(self)
-        outer.setContentsMargins(8, 8, 8, 8)
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        outer.addWidget(splitter)
+        splitter = picker_splitter(self)
 
         picker = workspace_picker(splitter, "Runs to compare",
                                   "Finished and cancelled runs with a stored evaluation; tick the ones to compare",
@@ -110,13 +106,9 @@ class ComparisonView(QWidget):
         right.setContentsMargins(0, 0, 0, 0)
         right.setSpacing(6)
         controls = QHBoxLayout()
-        controls.addWidget(QLabel("Metric:", main))
-        self.metric_combo = QComboBox(main)
-        for name in COMPARED_METRICS:
-            self.metric_combo.addItem(metric_label(name), name)
+        self.metric_combo = labeled_combo(controls, main, "Metric:", ((m, metric_label(m)) for m in COMPARED_METRICS))
         self.metric_combo.setCurrentIndex(self.metric_combo.findData(DEFAULT_METRIC))
         self.metric_combo.currentIndexChanged.connect(self._metric_changed)
-        controls.addWidget(self.metric_combo)
         controls.addSpacing(16)
         self.reference_picker = ReferencePicker(main)
         self.reference_picker.changed.connect(self._reference_changed)
@@ -214,10 +206,7 @@ class ComparisonView(QWidget):
         return bool(self._asked)
 
     def select_metric(self, name: str) -> None:
-        index = self.metric_combo.findData(name)
-        if index < 0:
-            raise ValueError(f"unknown metric {name!r}; choose one of {list(COMPARED_METRICS)}")
-        self.metric_combo.setCurrentIndex(index)
+        select_data(self.metric_combo, name, f"unknown metric {name!r}; choose one of {list(COMPARED_METRICS)}")
 
     def select_reference(self, path: Path | str | None) -> None:
         """Choose the DEE reference by run file path (None for no reference)."""

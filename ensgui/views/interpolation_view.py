@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
 
 from ..engine.data import DATASETS, effective_sizes
 from ..engine.errors import CancelledError, EnsguiError
@@ -29,8 +29,7 @@ from .background_job import BackgroundJob, Mailbox, Work
 from .export import export_button, plot_export_actions
 from .panels import titled_panel
 from .run_document import LoadedRun
-from .run_header import header_labels
-from .screens import AppContext, FillWhenShown, register_screen
+from .screens import AppContext, RunScreen, register_screen
 from .task_panel import TaskPanel
 from .theme import ERROR_STYLE, HINT_STYLE, PATH_COLOR, member_color
 
@@ -107,7 +106,7 @@ def legend_name(label: str, attrs: dict[str, Any], single_member: bool, one_per_
 
 
 @register_screen("interpolation", "Interpolation", order=40)
-class InterpolationView(QWidget):
+class InterpolationView(RunScreen):
     """The open run's snapshots, the pairs to interpolate, Compute/Cancel with progress, and three plots of λ.
 
     It shows the run of the shared document with the interpolations it already stores. compute() starts the
@@ -118,9 +117,7 @@ class InterpolationView(QWidget):
     computation_finished = Signal(str, str)
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.context = context
-        self.loaded: LoadedRun | None = None  # the document's run, drawn when the screen can be seen
+        super().__init__(context, parent, "Parameter-space interpolation")
         self.path: Path | None = None
         self.run: RunData | None = None
         self.snapshots: list[SnapshotInfo] = []
@@ -140,23 +137,12 @@ class InterpolationView(QWidget):
         self._build()
         self._enable_inputs()
         self._show_note("Open a finished run on the Runs screen: its snapshots can then be interpolated here.")
-        self._filler = FillWhenShown(self, self._fill)
-        document = context.document
-        document.loading.connect(self._document_loading)
-        document.loaded.connect(self._document_loaded)
-        document.failed.connect(self._document_failed)
-        if document.current is not None:
-            self._document_loaded(document.current)
+        self.show_current()
 
     # ------------------------------------------------------------ layout
 
     def _build(self) -> None:
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(8, 8, 8, 8)
-        outer.setSpacing(6)
-        self.title_label, self.details_label = header_labels(self, "Parameter-space interpolation")
-        outer.addWidget(self.title_label)
-        outer.addWidget(self.details_label)
+        outer = self.body
 
         controls = QGridLayout()
         controls.setHorizontalSpacing(8)
@@ -313,22 +299,17 @@ class InterpolationView(QWidget):
 
     # ------------------------------------------------------------ the open run
 
-    @Slot(object)
-    def _document_loading(self, _path: Path) -> None:
+    def run_loading(self, _path: Path) -> None:
         self._reading = True
         self._end_work_before_reading()
         self._enable_inputs()
 
-    @Slot(object)
-    def _document_loaded(self, loaded: LoadedRun) -> None:
+    def run_arrived(self, loaded: LoadedRun) -> None:
         self._reading = False
         self._end_work_before_reading()
-        self.loaded = loaded
-        self._filler.request()
         self._enable_inputs()
 
-    @Slot(object, str)
-    def _document_failed(self, _path: Path, _message: str) -> None:
+    def run_failed(self, _path: Path, _message: str) -> None:
         self._reading = False  # the window says why; this screen keeps what it showed
         self._enable_inputs()
 
@@ -339,9 +320,9 @@ class InterpolationView(QWidget):
             self.cancel()
             self.wait()
 
-    def _fill(self) -> None:
+    def draw_run(self, loaded: LoadedRun) -> None:
         """Show the document's run: its snapshots, the pairs to choose from and the interpolations it stores."""
-        opened = self.loaded.opened
+        opened = loaded.opened
         same_run = (self.path is not None and same_file(opened.path, self.path)
                     and opened.snapshots == self.snapshots)
         self.path, self.run, self.snapshots = opened.path, opened.run, opened.snapshots

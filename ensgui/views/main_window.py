@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -75,14 +76,8 @@ class MainWindow(QMainWindow):
 
     def resume_sweep(self, path: Path) -> None:
         """Go on with a stored sweep that did not finish, following it on Monitor as a new sweep would be."""
-        if self._busy():
-            return
-        try:
-            self.controller.resume_sweep(path)
-        except EnsguiError as exc:
-            self.warn("Cannot resume the sweep", str(exc))
-            return
-        self.show_screen("monitor")
+        if not self._busy() and self._attempt("Cannot resume the sweep", lambda: self.controller.resume_sweep(path)):
+            self.show_screen("monitor")
 
     def open_run(self, path: Path) -> None:
         """Show a stored run: its spec read-only on Setup and its results, read in the background."""
@@ -92,12 +87,8 @@ class MainWindow(QMainWindow):
         self.show_screen("results")
 
     def compare_runs(self, paths: list[Path]) -> None:
-        try:
-            self.screen("compare").set_runs(paths)
-        except EnsguiError as exc:
-            self.warn("Cannot compare", str(exc))
-            return
-        self.show_screen("compare")
+        if self._attempt("Cannot compare", lambda: self.screen("compare").set_runs(paths)):
+            self.show_screen("compare")
 
     # ------------------------------------------------------------ runs ending and runs read
 
@@ -109,13 +100,18 @@ class MainWindow(QMainWindow):
                                 "One run at a time: wait for it to finish or cancel it on the Monitor screen.")
         return True
 
-    def _sweep_finished(self, path: Path) -> None:
+    def _attempt(self, title: str, action: Callable[[], object]) -> bool:
+        """Do what a user asked; a problem they can fix is one warning titled title, and False."""
         try:
-            self.screen("sweep").show_sweep(path)
+            action()
         except EnsguiError as exc:
-            self.warn("Cannot show the sweep", str(exc))
-            return
-        self.show_screen("sweep")
+            self.warn(title, str(exc))
+            return False
+        return True
+
+    def _sweep_finished(self, path: Path) -> None:
+        if self._attempt("Cannot show the sweep", lambda: self.screen("sweep").show_sweep(path)):
+            self.show_screen("sweep")
 
     def _run_finished(self, ended: RunEnded, path: Path) -> None:
         self.context.index.refresh()

@@ -20,8 +20,8 @@ from ..engine.spec import Spec
 from .live_curves import LEGEND_ROWS, LiveCurvesPlot
 from .live_margins_panel import LiveMarginsPanel
 from .screens import AppContext, register_screen
-from .task_panel import TaskPanel, progress_text
-from .theme import ERROR_STYLE, PATH_COLOR, format_duration, member_color, status_badge_style
+from .task_panel import TaskPanel
+from .theme import ERROR_STYLE, PATH_COLOR, member_color, status_badge_style
 
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default: readable noisy losses, still close to the raw values
 LOG_LINES = 5000

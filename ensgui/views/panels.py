@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import html
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from .export import VALUE_ROLE
 from .theme import fmt
@@ -25,6 +28,27 @@ def titled_panel(title: str, widget: QWidget, button: QWidget, parent: QWidget) 
     layout.addLayout(row)
     layout.addWidget(widget, 1)
     return box
+
+
+def labeled_combo(row: QHBoxLayout, parent: QWidget, label: str, items: Iterable[tuple[Any, str]] = (),
+                  on_change: Callable[[int], None] | None = None) -> QComboBox:
+    """Append "label" and a combo of (data, text) items to a row of controls; on_change gets the new index."""
+    row.addWidget(QLabel(label, parent))
+    combo = QComboBox(parent)
+    for data, text in items:
+        combo.addItem(text, data)
+    if on_change is not None:
+        combo.currentIndexChanged.connect(on_change)
+    row.addWidget(combo)
+    return combo
+
+
+def select_data(combo: QComboBox, data: Any, problem: str) -> None:
+    """Select the combo item that holds data; ValueError(problem) when none does."""
+    index = combo.findData(data)
+    if index < 0:
+        raise ValueError(problem)
+    combo.setCurrentIndex(index)
 
 
 def results_table(parent: QWidget) -> QTableWidget:
@@ -54,4 +78,4 @@ def text_item(text: str) -> QTableWidgetItem:
     return item
 
 
-__all__ = ["fmt", "number_item", "results_table", "text_item", "titled_panel"]
+__all__ = ["fmt", "labeled_combo", "number_item", "results_table", "select_data", "text_item", "titled_panel"]

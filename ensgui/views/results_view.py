@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QSplitter, QTableWidgetItem, QTabWidget,
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QSplitter, QTableWidgetItem, QTabWidget,
                                QVBoxLayout, QWidget)
 
 from ..engine import dee as dee_mod
@@ -24,12 +24,11 @@ from .dee_plot import DeePlot
 from .export import export_button, plot_export_actions, table_export_actions
 from .message_stack import PlotOrMessage
 from .metric_curves_plot import MetricCurvesPlot, metric_label, metric_short, ordered_metrics
-from .panels import number_item, results_table, text_item, titled_panel
+from .panels import labeled_combo, number_item, results_table, select_data, text_item, titled_panel
 from .reference_picker import ReferencePicker, references
 from .result_panels import RESULT_PANELS, PanelEntry, panels_for
 from .run_document import LoadedRun, PrepareFailure
-from .run_header import header_labels
-from .screens import AppContext, FillWhenShown, register_screen
+from .screens import AppContext, RunScreen, register_screen
 from .theme import ERROR_COLOR, HINT_STYLE, PALETTE, PATH_COLOR, fmt, fmt_mean_std, status_html
 
 SPLITS: tuple[tuple[str, str], ...] = (("test", "test"), ("val", "validation"))
@@ -84,13 +83,11 @@ def no_results_message(summary: RunSummary, error: str) -> str:
 
 
 @register_screen("results", "Results", order=30)
-class ResultsView(QWidget):
+class ResultsView(RunScreen):
     """Shows the open run of the document: curves, calibration, DEE, tables, and a tab per result panel it has."""
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.context = context
-        self.loaded: LoadedRun | None = None
+        super().__init__(context, parent)
         self.split = "test"
         # Not "metric": that would shadow QPaintDevice.metric, which Qt calls to size the widget.
         self.shown_metric = DEFAULT_METRIC
@@ -103,15 +100,11 @@ class ResultsView(QWidget):
         self._drawn: LoadedRun | None = None
         self._filling = False
         self._build()
-        self._fill = FillWhenShown(self, self._draw)
         document = context.document
         document.register(PREPARED, prepare_results)
         for entry in RESULT_PANELS.values():
             if entry.prepare is not None:
                 document.register(entry.key, entry.prepare)
-        document.loading.connect(self._loading)
-        document.loaded.connect(self._loaded)
-        document.failed.connect(self._failed)
         context.index.changed.connect(self._listing_changed)
         context.loader.ready.connect(self._reference_read)
         context.loader.failed.connect(self._reference_failed)
@@ -120,27 +113,13 @@ class ResultsView(QWidget):
     # ------------------------------------------------------------ layout
 
     def _build(self) -> None:
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(8, 8, 8, 8)
-        outer.setSpacing(6)
-
-        self.title_label, self.details_label = header_labels(self)
-        outer.addWidget(self.title_label)
-        outer.addWidget(self.details_label)
+        outer = self.body
 
         controls = QHBoxLayout()
-        controls.addWidget(QLabel("Split:", self))
-        self.split_combo = QComboBox(self)
-        for key, text in SPLITS:
-            self.split_combo.addItem(text, key)
-        self.split_combo.currentIndexChanged.connect(self._split_changed)
-        controls.addWidget(self.split_combo)
+        self.split_combo = labeled_combo(controls, self, "Split:", SPLITS, self._split_changed)
         controls.addSpacing(16)
-        controls.addWidget(QLabel("Metric:", self))
-        self.metric_combo = QComboBox(self)
+        self.metric_combo = labeled_combo(controls, self, "Metric:", (), self._metric_changed)
         self.metric_combo.setMinimumContentsLength(28)
-        self.metric_combo.currentIndexChanged.connect(self._metric_changed)
-        controls.addWidget(self.metric_combo)
         controls.addSpacing(16)
         self.reference_picker = ReferencePicker(self)
         self.reference_picker.changed.connect(self._reference_chosen)
@@ -222,16 +201,10 @@ class ResultsView(QWidget):
         return self._panels.get(kind)
 
     def select_split(self, split: str) -> None:
-        index = self.split_combo.findData(split)
-        if index < 0:
-            raise ValueError(f"unknown split {split!r}")
-        self.split_combo.setCurrentIndex(index)
+        select_data(self.split_combo, split, f"unknown split {split!r}")
 
     def select_metric(self, metric: str) -> None:
-        index = self.metric_combo.findData(metric)
-        if index < 0:
-            raise ValueError(f"the run has no curve of {metric!r}")
-        self.metric_combo.setCurrentIndex(index)
+        select_data(self.metric_combo, metric, f"the run has no curve of {metric!r}")
 
     def select_reference(self, path: Path | str | None) -> None:
         """Choose the DEE reference by run file path (None for no reference)."""
@@ -247,22 +220,16 @@ class ResultsView(QWidget):
 
     # ------------------------------------------------------------ the document
 
-    def _loading(self, path: Path) -> None:
+    def run_loading(self, path: Path) -> None:
         self._drawn = None  # whatever comes next, even the run shown before, is drawn whole again
         self._show_file_message(path, f"Reading {path.name}…")
 
-    def _loaded(self, loaded: LoadedRun) -> None:
-        self.loaded = loaded
-        self._fill.request()
-
-    def _failed(self, path: Path, message: str) -> None:
+    def run_failed(self, path: Path, message: str) -> None:
         self.loaded = self._drawn = None
         self._show_file_message(path, f"This run cannot be shown: {message}")
 
-    def _draw(self) -> None:
-        if self.loaded is None:
-            return
-        if self.loaded is not self._drawn:
+    def draw_run(self, loaded: LoadedRun) -> None:
+        if loaded is not self._drawn:
             self._drawn = self.loaded
             self._draw_run()
         elif self.has_results():
@@ -410,24 +377,24 @@ class ResultsView(QWidget):
         before = self._reference_state()
         self._fill_references()
         if self.has_results() and self._reference_state() != before:
-            self._fill.request()
+            self.filler.request()
 
     def _reference_chosen(self, path: Path | None) -> None:
         if self.path is not None:
             self._chosen = (self.path, path)
         if self.has_results():
-            self._fill.request()
+            self.filler.request()
 
     def _reference_read(self, path: Path) -> None:
         if self.has_results() and self._is_reference(path):
-            self._fill.request()
+            self.filler.request()
 
     def _reference_failed(self, path: Path, message: str) -> None:
         if self._is_reference(path):
             # Kept with the file's stamp so that the same broken file is not read again and again.
             self._reference_failure = (path, file_stamp(path), message)
             if self.has_results():
-                self._fill.request()
+                self.filler.request()
 
     def _is_reference(self, path: Path) -> bool:
         current = self.reference_picker.current_path()

@@ -1,4 +1,4 @@
-"""The run controller: runs one spec or one gap sweep at a time in a Qt-owned worker thread and relays its events as signals."""
+"""The run controller: one spec or one gap sweep at a time in a Qt-owned worker thread; its events become signals."""
 
 from __future__ import annotations
 

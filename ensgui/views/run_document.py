@@ -73,9 +73,7 @@ class RunDocument(QObject):
         self._cache: OrderedDict[Path, LoadedRun] = OrderedDict()
         self._requested: Path | None = None
         self.current: LoadedRun | None = None
-        self._queue = WorkerQueue("ensgui-open-run", self)
-        self._queue.done.connect(self._done)
-        self._queue.failed.connect(self._failed)
+        self._queue = WorkerQueue("ensgui-open-run", self, self._done, self._failed)
 
     def register(self, key: str, prepare: Preparer) -> None:
         """A screen's Qt-free preparation, run on every run opened from now on."""

@@ -22,9 +22,7 @@ class RunLoader(QObject):
         super().__init__(parent)
         self._cache: dict[Path, tuple[FileStamp, RunData]] = {}
         self._errors: dict[Path, str] = {}
-        self._queue = WorkerQueue("ensgui-run-loader", self)
-        self._queue.done.connect(self._done)
-        self._queue.failed.connect(self._failed)
+        self._queue = WorkerQueue("ensgui-run-loader", self, self._done, self._failed)
 
     def get(self, path: Path | str) -> RunData | None:
         path = Path(path)

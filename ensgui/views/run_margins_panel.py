@@ -76,9 +76,7 @@ class RunMarginsPanel(QWidget):
         self._own: OwnHistograms = {}
         self._others: dict[Path, tuple[FileStamp | None, dict[str, MarginsData]]] = {}
         self._filling = False
-        self._queue = WorkerQueue("ensgui-overlay-margins", self)
-        self._queue.done.connect(self._others_read)
-        self._queue.failed.connect(self._others_failed)
+        self._queue = WorkerQueue("ensgui-overlay-margins", self, self._others_read, self._others_failed)
         self._build()
         context.index.changed.connect(self._fill_run_list)
 

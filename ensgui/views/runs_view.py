@@ -71,8 +71,7 @@ class RunsView(QWidget):
         self.summaries: list[RunSummary] = []
         self.problems: list[str] = []
         self._build()
-        context.index.changed.connect(self._listing_changed)
-        self._listing_changed()
+        context.index.observe(self._listing_changed)
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)

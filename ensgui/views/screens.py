@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QEvent, QObject
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from ..storage.workspace import Workspace
-from .run_document import RunDocument
+from .run_document import LoadedRun, RunDocument
+from .run_header import header_labels
 from .run_loader import RunLoader
 from .workspace_index import WorkspaceIndex
 
@@ -119,6 +120,53 @@ class FillWhenShown(QObject):
         return False
 
 
+class RunScreen(QWidget):
+    """A screen of the open run: a title and details header above `body`, and draw_run(loaded) whenever the
+    document has a run and the screen can be seen. Subclasses may also react at once to run_loading,
+    run_arrived (even while hidden) and run_failed."""
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None, title: str = "") -> None:
+        super().__init__(parent)
+        self.context = context
+        self.loaded: LoadedRun | None = None  # the document's latest run, drawn when the screen can be seen
+        self.body = QVBoxLayout(self)
+        self.body.setContentsMargins(8, 8, 8, 8)
+        self.body.setSpacing(6)
+        self.title_label, self.details_label = header_labels(self, title)
+        self.body.addWidget(self.title_label)
+        self.body.addWidget(self.details_label)
+        self.filler = FillWhenShown(self, self._draw_loaded)
+        context.document.loading.connect(self.run_loading)
+        context.document.loaded.connect(self._run_loaded)
+        context.document.failed.connect(self.run_failed)
+
+    def draw_run(self, loaded: LoadedRun) -> None:
+        raise NotImplementedError
+
+    def run_loading(self, path: Path) -> None:
+        """The document started reading a run."""
+
+    def run_arrived(self, loaded: LoadedRun) -> None:
+        """A run was read (or came from the cache); it is drawn when the screen is next seen."""
+
+    def run_failed(self, path: Path, message: str) -> None:
+        """A run could not be read; the window tells the user why."""
+
+    def show_current(self) -> None:
+        """Take the run the document already holds (a screen built after the run was opened)."""
+        if self.context.document.current is not None:
+            self._run_loaded(self.context.document.current)
+
+    def _run_loaded(self, loaded: LoadedRun) -> None:
+        self.loaded = loaded
+        self.run_arrived(loaded)
+        self.filler.request()
+
+    def _draw_loaded(self) -> None:
+        if self.loaded is not None:
+            self.draw_run(self.loaded)
+
+
 ScreenFactory = Callable[[AppContext, QWidget], QWidget]
 
 
@@ -149,5 +197,5 @@ def registered_screens() -> Sequence[ScreenEntry]:
     return sorted(SCREENS.values(), key=lambda e: (e.order, e.key))
 
 
-__all__ = ["AppContext", "FillWhenShown", "NoWindow", "SCREENS", "ScreenEntry", "WindowActions", "register_screen",
-           "registered_screens"]
+__all__ = ["AppContext", "FillWhenShown", "NoWindow", "RunScreen", "SCREENS", "ScreenEntry", "WindowActions",
+           "register_screen", "registered_screens"]

@@ -34,7 +34,8 @@ from ..engine.errors import SpecError
 from ..engine.methods import method_for, plan_for
 from ..engine.plan import Plan
 from ..engine.spec import BUDGET_SCHEMA, EVALUATION_SCHEMA, SECTIONS, TOP_SCHEMA, Spec
-from ..engine.sweep import DEFAULT_WIDTH_OBJECTS, EXAMPLE, GapValue, parse_gap_values
+from ..engine.sweep import EXAMPLE, GapValue, parse_gap_values
+from ..engine.width import DEFAULT_WIDTH_OBJECTS
 from ..resources import PRESETS, preset_description, preset_paths
 from .schedule_preview import SchedulePreviewPlot
 from .schema_form import INVALID_STYLE, MESSAGE_STYLE, align_labels

@@ -21,7 +21,7 @@ from .run_header import header_labels
 from .screens import AppContext, register_screen
 from .theme import color, fmt
 from .worker_queue import WorkerQueue
-from .workspace_picker import workspace_picker
+from .workspace_picker import picker_splitter, workspace_picker
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -83,7 +83,8 @@ def sweep_details(data: SweepData) -> str:
     except tomllib.TOMLDecodeError:
         spec = {}
     planned = data.extra.get("planned", len(data.gaps))
-    what = f"{spec.get('name', '?')}: {spec.get('method', {}).get('name', '?')}, {spec.get('model', {}).get('name', '?')}"
+    method, model = spec.get("method", {}).get("name", "?"), spec.get("model", {}).get("name", "?")
+    what = f"{spec.get('name', '?')}: {method}, {model}"
     parts = [data.status, f"{len(data.gaps)} of {planned} points", f"gaps asked: {data.requested}", what,
              f"metrics of member 0; traces on {data.width_objects} training objects"]
     if data.error:
@@ -112,21 +113,15 @@ class SweepView(QWidget):
         self.markers: dict[str, list[pg.InfiniteLine]] = {}
         self._requested: Path | None = None  # the sweep asked for last (shown once read)
         self._filling = False
-        self._reader = WorkerQueue("ensgui-sweep-reader", self)
-        self._reader.done.connect(self._read_done)
-        self._reader.failed.connect(self._read_failed)
+        self._reader = WorkerQueue("ensgui-sweep-reader", self, self._read_done, self._read_failed)
         self._build()
-        context.index.changed.connect(self._fill_list)
-        self._fill_list()
+        context.index.observe(self._fill_list)
 
     # ------------------------------------------------------------ layout
 
     def _build(self) -> None:
-        outer = QHBoxLayout(self)
-        outer.setContentsMargins(8, 8, 8, 8)
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter = picker_splitter(self)
         splitter.setChildrenCollapsible(False)
-        outer.addWidget(splitter)
 
         picker = workspace_picker(splitter, "Gap sweeps", "The gap sweeps stored in the workspace, newest first",
                                   self.refresh)

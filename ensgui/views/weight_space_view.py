@@ -21,8 +21,7 @@ from .export import export_button, plot_export_actions
 from .message_stack import PlotOrMessage
 from .panels import titled_panel
 from .run_document import LoadedRun, PrepareFailure
-from .run_header import header_labels
-from .screens import AppContext, FillWhenShown, register_screen
+from .screens import AppContext, RunScreen, register_screen
 from .theme import HINT_STYLE, PALETTE, PATH_COLOR, color
 
 KEY = "weight_space"  # the screen's key and that of its preparation on the document
@@ -79,14 +78,12 @@ def _index_ticks(n: int) -> list[list[tuple[float, str]]]:
 
 
 @register_screen(KEY, "Weight space", order=50)
-class WeightSpaceView(QWidget):
+class WeightSpaceView(RunScreen):
     """The open run's snapshot distances and row disagreement, prepared in the document's worker and only drawn
     here."""
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.context = context
-        self.loaded: LoadedRun | None = None  # the document's run, drawn when the screen can be seen
+        super().__init__(context, parent)
         self.path: Path | None = None
         self.run: RunData | None = None
         self.snapshots: list[SnapshotInfo] = []  # in ensemble-row order
@@ -101,22 +98,15 @@ class WeightSpaceView(QWidget):
         self._build()
         self._show_distance_message("Open a run to see how far its snapshots lie from the first one.")
         self._show_heatmap_message("Open a run to see how often its members disagree.")
-        self._filler = FillWhenShown(self, self._fill)
         document = context.document
         document.register(KEY, prepare_weight_space)
-        document.loaded.connect(self._document_loaded)
         if document.current is not None:
             document.reload()  # the run open before this screen existed was read without its preparation
 
     # ------------------------------------------------------------ layout
 
     def _build(self) -> None:
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(8, 8, 8, 8)
-        outer.setSpacing(6)
-        self.title_label, self.details_label = header_labels(self)
-        outer.addWidget(self.title_label)
-        outer.addWidget(self.details_label)
+        outer = self.body
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Distance plot x axis:", self))
@@ -207,13 +197,8 @@ class WeightSpaceView(QWidget):
 
     # ------------------------------------------------------------ the open run
 
-    def _document_loaded(self, loaded: LoadedRun) -> None:
-        self.loaded = loaded
-        self._filler.request()
-
-    def _fill(self) -> None:
+    def draw_run(self, loaded: LoadedRun) -> None:
         """Draw the document's run from what the worker prepared."""
-        loaded = self.loaded
         prepared = loaded.get(KEY)
         if isinstance(prepared, WeightSpaceData):
             self.failure = ""

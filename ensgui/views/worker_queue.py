@@ -21,8 +21,14 @@ class WorkerQueue(QObject):
     done = Signal(object, object)
     failed = Signal(object, str)
 
-    def __init__(self, name: str, parent: QObject | None = None) -> None:
+    def __init__(self, name: str, parent: QObject | None = None,
+                 on_done: Callable[[Hashable, Any], None] | None = None,
+                 on_failed: Callable[[Hashable, str], None] | None = None) -> None:
         super().__init__(parent)
+        if on_done is not None:
+            self.done.connect(on_done)
+        if on_failed is not None:
+            self.failed.connect(on_failed)
         self.name = name
         self._lock = threading.Lock()
         self._waiting: dict[Hashable, Job] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,14 +43,17 @@ class WorkspaceIndex(QObject):
         self.listing = Listing()
         self.scanned = False  # whether a first scan has arrived
         self._signature: Signature | None = None
-        self._queue = WorkerQueue("ensgui-workspace-scan", self)
-        self._queue.done.connect(self._done)
-        self._queue.failed.connect(self._failed)
+        self._queue = WorkerQueue("ensgui-workspace-scan", self, self._done, self._failed)
         self._timer = QTimer(self)
         self._timer.setInterval(poll_ms)
         self._timer.timeout.connect(lambda: self.refresh(force=False))
         self._timer.start()
         self.refresh()
+
+    def observe(self, listener: Callable[[], None]) -> None:
+        """Call listener now and whenever the listing changes."""
+        self.changed.connect(listener)
+        listener()
 
     @property
     def summaries(self) -> list[RunSummary]:

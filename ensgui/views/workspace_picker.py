@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from .theme import ERROR_STYLE
 
@@ -17,6 +17,15 @@ class WorkspacePicker:
     refresh_button: QPushButton
     files: QListWidget
     problem_label: QLabel
+
+
+def picker_splitter(screen: QWidget) -> QSplitter:
+    """The body of a screen with a picker column: a horizontal splitter filling it, with the usual margins."""
+    outer = QHBoxLayout(screen)
+    outer.setContentsMargins(8, 8, 8, 8)
+    splitter = QSplitter(Qt.Orientation.Horizontal, screen)
+    outer.addWidget(splitter)
+    return splitter
 
 
 def workspace_picker(parent: QWidget, title: str, list_tip: str, refresh: Callable[[], None]) -> WorkspacePicker:

@@ -6,7 +6,6 @@ docs/architecture.md walks through this example.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -213,7 +213,8 @@ def test_swag_predict_recomputes_batchnorm_for_every_sample(monkeypatch):
     from ensgui.engine.events import LogLine
 
     state = TaskState([lambda e: logs.append(e.text) if isinstance(e, LogLine) else None])
-    ctx = TrainContext(spec, data, torch.device("cpu"), plan, state, ProgressTracker(lambda e: None, 1, plan.total_iters))
+    tracker = ProgressTracker(lambda e: None, 1, plan.total_iters)
+    ctx = TrainContext(spec, data, torch.device("cpu"), plan, state, tracker)
     base = ctx.build_model(0).state_dict()
     for j in range(3):  # three "collected" weight vectors around the initial net
         ctx.rows[j] = {k: (v + 0.01 * j * torch.randn(v.shape, generator=gen)).numpy()

@@ -31,7 +31,7 @@ def float64_training(monkeypatch):
 
     to_tensor, build = data._to_tensor, training.TrainContext.build_model
     monkeypatch.setattr(data, "_to_tensor", lambda *a: to_tensor(*a).double())
-    monkeypatch.setattr(training.TrainContext, "build_model", lambda self, *args, **kw: build(self, *args, **kw).double())
+    monkeypatch.setattr(training.TrainContext, "build_model", lambda self, *a, **kw: build(self, *a, **kw).double())
 
 
 def compare_paths(model):

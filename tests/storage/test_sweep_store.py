@@ -181,7 +181,8 @@ def test_a_cancelled_sweep_resumes_where_it_stopped_and_keeps_its_points(tmp_pat
     seen: list[tuple[int, int, str]] = []
     lines: list[str] = []
 
-    state = sweep_state(lambda e: lines.append(getattr(e, "text", "")), on_point=lambda i, n, label: seen.append((i, n, label)))
+    state = sweep_state(lambda e: lines.append(getattr(e, "text", "")),
+                        on_point=lambda i, n, label: seen.append((i, n, label)))
     again = resume_gap_sweep(path, state, threads=1)
     assert again == path  # updated in place, no second summary
     sweep = read_sweep(path)
@@ -193,7 +194,8 @@ def test_a_cancelled_sweep_resumes_where_it_stopped_and_keeps_its_points(tmp_pat
     assert f"gap sweep resumed: 1 of 3 points kept from {path.name}" in lines
     np.testing.assert_array_equal(sweep.hessian[0], cancelled.hessian[0])
     assert sweep.width_objects == 20 and np.isfinite(sweep.hessian).all()
-    assert resume_gap_sweep(path, TaskState()) == path and read_sweep(path).labels == sweep.labels  # finished: nothing to do
+    # A finished sweep has nothing to resume.
+    assert resume_gap_sweep(path, TaskState()) == path and read_sweep(path).labels == sweep.labels
 
 
 def test_a_point_stopped_while_its_width_was_measured_gets_its_width_on_resume(tmp_path):

@@ -122,7 +122,8 @@ def test_gap_boosting_from_setup_to_boosting_tab_and_compare(qtbot, tmp_path, sc
     save_path = start_and_wait(qtbot, window)
     check_boosting_tab(qtbot, window, save_path, "save_mean", tmp_path)
     screenshot(window, "issue4-boosting-2-results-save-mean", colors=(PALETTE[0],))
-    screenshot(window.screen("results").panel("boosting"), "issue4-boosting-3-tab-save-mean", colors=(PALETTE[0], PALETTE[1]))
+    screenshot(window.screen("results").panel("boosting"), "issue4-boosting-3-tab-save-mean",
+               colors=(PALETTE[0], PALETTE[1]))
 
     # The second variant: back to Setup, pick zero_mean, start again.
     window.tabs.setCurrentWidget(setup)
@@ -133,7 +134,8 @@ def test_gap_boosting_from_setup_to_boosting_tab_and_compare(qtbot, tmp_path, sc
     assert setup.spec().method["variant"] == "zero_mean"
     zero_path = start_and_wait(qtbot, window)
     check_boosting_tab(qtbot, window, zero_path, "zero_mean", tmp_path)
-    screenshot(window.screen("results").panel("boosting"), "issue4-boosting-4-tab-zero-mean", colors=(PALETTE[0], PALETTE[1]))
+    screenshot(window.screen("results").panel("boosting"), "issue4-boosting-4-tab-zero-mean",
+               colors=(PALETTE[0], PALETTE[1]))
 
     # Compare both variants: select the two runs on the Runs screen (click, Ctrl-click) and press Compare.
     runs = window.screen("runs")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QComboBox, QFileDialog
@@ -21,16 +20,11 @@ from ensgui.views.monitor_view import MonitorView
 from ensgui.views.results_view import ResultsView
 from ensgui.views.run_margins_panel import ALL, RunMarginsPanel
 from ensgui.views.theme import PALETTE
-from support import save_screenshot, tiny_spec_dict, train_run_file
-from test_results_view import make_results, open_run  # noqa: F401 - make_results is a fixture
+from support import open_and_wait, tiny_spec_dict, train_run_file
 
 
-@pytest.fixture(autouse=True)
-def _app_look():
-    before = {key: pg.getConfigOption(key) for key in ("antialias", "background", "foreground")}
-    pg.setConfigOptions(antialias=True, background="w", foreground="k")
-    yield
-    pg.setConfigOptions(**before)
+def open_run(view: ResultsView, path: Path) -> None:
+    open_and_wait(view.context, path)
 
 
 def choose(qtbot, combo: QComboBox, data) -> None:
@@ -78,7 +72,7 @@ def controller(context):
     return context.controller
 
 
-def test_live_run_fills_the_margin_histograms(qtbot, context, controller, tmp_path):
+def test_live_run_fills_the_margin_histograms(qtbot, context, controller, tmp_path, screenshot):
     import torch._dynamo  # noqa: F401 - the first vmap's one-off import, outside the measured run
 
     monitor = MonitorView(context)
@@ -111,7 +105,7 @@ def test_live_run_fills_the_margin_histograms(qtbot, context, controller, tmp_pa
     assert_draws(panel.plot, [last[(0, "train")].raw, last[(1, "train")].raw])
     assert "epoch 3" in panel.plot.getPlotItem().titleLabel.text
     assert "raw margin" in panel.plot.getPlotItem().getAxis("bottom").labelText
-    save_screenshot(monitor, tmp_path, "monitor-margins-train-raw")
+    screenshot(monitor, "monitor-margins-train-raw", colors=(PALETTE[0], PALETTE[1]))
 
     choose(qtbot, panel.kind_combo, "normalized")
     choose(qtbot, panel.split_combo, "val")
@@ -121,7 +115,7 @@ def test_live_run_fills_the_margin_histograms(qtbot, context, controller, tmp_pa
     assert edges[0] == -NORMALIZED_LIMIT and edges[-1] == NORMALIZED_LIMIT
     assert "normalised margin" in panel.plot.getPlotItem().getAxis("bottom").labelText
     assert [item.name() for item in panel.plot.curves] == ["member 1"]
-    save_screenshot(monitor, tmp_path, "monitor-margins-val-normalised-member1")
+    screenshot(monitor, "monitor-margins-val-normalised-member1", colors=(PALETTE[1],))
 
 
 def test_drain_relays_margins_once_per_batch(qtbot, controller):

@@ -28,41 +28,14 @@ from ensgui.views.margin_histogram_plot import margin_bin_edges
 from ensgui.views.metric_curves_plot import metric_label, metric_short
 from ensgui.views.result_panels import register_result_panel, unregister_result_panel
 from ensgui.views.results_view import DEE_SERIES, ResultsView
-from ensgui.views.screens import AppContext
 from ensgui.views.theme import PALETTE, fmt, fmt_mean_std
-from support import tiny_spec_dict
+from support import open_and_wait, tiny_spec_dict
 
 BOOSTING_MODELS = 3
 
 
-@pytest.fixture
-def make_results(qtbot):
-    """make_results(folder) builds the Results screen on its own over a context on folder, whose index has listed
-    the folder's runs; every context's workers are waited for when the test ends."""
-    contexts: list[AppContext] = []
-
-    def make(folder: Path, size: tuple[int, int] = (1400, 900)) -> ResultsView:
-        context = AppContext.create(Workspace(folder), threads=1)
-        assert context.index.wait(10_000)
-        contexts.append(context)
-        view = ResultsView(context)
-        qtbot.addWidget(view)
-        view.resize(*size)
-        return view
-
-    yield make
-    for context in contexts:
-        context.index.stop()
-        context.controller.shutdown()
-        for queue in (context.document, context.loader):
-            queue.wait(10_000)
-
-
 def open_run(view: ResultsView, path: Path) -> None:
-    """Open a run in the view's document as the Runs screen does, and wait until it and its reference are read."""
-    view.context.document.open(path)
-    assert view.context.document.wait(20_000)
-    assert view.context.loader.wait(20_000)
+    open_and_wait(view.context, path)
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,11 @@ class Method(ABC):
     # Methods whose learning rate follows a formula of their own (cyclic, SWA) set this: Setup greys out the
     # spec's schedule section for them.
     OWN_SCHEDULE = False
+    # The parameter that counts independent trajectories; a method without it trains one.
+    MEMBERS_PARAM = "members"
+    # Rows with a meaningful order (boosting): metrics against k then use the first k rows in that order only,
+    # instead of averaging over random member orders.
+    ORDERED_ROWS = False
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
@@ -43,7 +48,7 @@ class Method(ABC):
 
     def members(self) -> int:
         """Independent trajectories this method trains: the members parameter, or one for methods without it."""
-        return int(self.params.get("members", 1))
+        return int(self.params.get(self.MEMBERS_PARAM, 1))
 
     def check(self) -> None:
         """Checks across sections that the schema alone cannot express; raise SpecError."""
@@ -53,9 +58,8 @@ class Method(ABC):
         return not self.OWN_SCHEDULE
 
     def ordered_rows(self) -> bool:
-        """Whether the rows have a meaningful order (boosting): metrics against k then use the first k rows
-        in that order only, instead of averaging over random member orders."""
-        return False
+        """Whether the rows have a meaningful order (see ORDERED_ROWS)."""
+        return self.ORDERED_ROWS
 
     def plan(self, iters_per_epoch: int) -> Plan:
         return default_plan(self.spec, iters_per_epoch, self.members())

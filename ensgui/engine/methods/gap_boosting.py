@@ -106,11 +106,8 @@ def boosting_round(model: int, gaps: np.ndarray, margins: np.ndarray, variant: s
          "and metrics against k use the first k models in training order.",
 )
 class GapBoosting(Method):
-    def members(self) -> int:
-        return int(self.params["models"])
-
-    def ordered_rows(self) -> bool:
-        return True
+    MEMBERS_PARAM = "models"
+    ORDERED_ROWS = True
 
     def check(self) -> None:
         loss = self.spec.loss
