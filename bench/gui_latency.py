@@ -8,7 +8,9 @@ ensemble of 4 cycles on 2k Fashion-MNIST objects, a gap-boosting run of 3 models
 
 A QTimer ticks every 10 ms on the GUI thread; a gap between two ticks longer than that is time the window could
 not react. For every run file, as a user does it, and --repeat times:
-- open: Open on the Runs screen, until Results has drawn the run, then 0.3 s more;
+- open: Open on the Runs screen, until Results has drawn the run, then 0.3 s more; split into "reading" (until
+  the document announces the run: the worker reads the file while the GUI thread waits for nothing) and
+  "drawing" (from then on);
 - first look: Interpolation, then Weight space, then Results' Margins (or Boosting) tab shown for the first time;
 - reopen: the same run opened again (the document's cache).
 Printed per phase: the longest stall (the largest gap minus 10 ms), its 99th percentile and the number of ticks.
@@ -41,20 +43,31 @@ class Probe:
     def __init__(self) -> None:
         self.clock = QElapsedTimer()
         self.ticks: list[float] = []
+        self.mark: float | None = None  # a moment within the measured window (the run announced)
         self.timer = QTimer()
         self.timer.setInterval(INTERVAL_MS)
-        self.timer.timeout.connect(lambda: self.ticks.append(self.clock.nsecsElapsed() / 1e6))
+        self.timer.timeout.connect(lambda: self.ticks.append(self.now()))
+
+    def now(self) -> float:
+        return self.clock.nsecsElapsed() / 1e6
 
     def start(self) -> None:
         self.ticks = []
+        self.mark = None
         self.clock.start()
         self.timer.start()
         self.ticks.append(0.0)
 
     def stop(self) -> np.ndarray:
-        self.ticks.append(self.clock.nsecsElapsed() / 1e6)
+        self.ticks.append(self.now())
         self.timer.stop()
         return np.maximum(np.diff(np.asarray(self.ticks)) - INTERVAL_MS, 0.0)
+
+    def split(self, gaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The stalls before the mark and those from the gap that holds the mark on."""
+        ends = np.asarray(self.ticks[1:])
+        after = ends > (self.mark if self.mark is not None else np.inf)
+        return gaps[~after], gaps[after]
 
 
 def pump_until(condition, timeout_ms: int = 120_000, then_ms: int = SETTLE_MS) -> None:
@@ -103,6 +116,7 @@ def measure(window, path: Path, probe: Probe) -> dict[str, np.ndarray]:
     pump_until(lambda: window.document.current is not None and window.document.current.path == path
                and not window.document.busy())
     phases["open"] = probe.stop()
+    phases["open: reading"], phases["open: drawing"] = probe.split(phases["open"])
 
     looks = []
     for key in ("interpolation", "weight_space"):
@@ -148,6 +162,7 @@ def main() -> None:
     window.show()
     pump_until(lambda: window.context.index.scanned)
     probe = Probe()
+    window.document.loaded.connect(lambda _loaded: setattr(probe, "mark", probe.now()))
     stalls: dict[str, list[np.ndarray]] = {}
     per_run: list[tuple[str, str, float]] = []
     for _ in range(args.repeat):

@@ -50,10 +50,24 @@ def final_margins(events: list) -> dict:
 
 
 def open_and_wait(context, path: Path) -> None:
-    """Open a run in a context's document as the Runs screen does; wait until it and the runs it needs are read."""
+    """Open a run in a context's document as the Runs screen does; wait until it and the runs it needs are read
+    and every screen in view has drawn it."""
     context.document.open(path)
-    assert context.document.wait(20_000)
-    assert context.loader.wait(20_000)
+    settle(context)
+
+
+def settle(context=None) -> None:
+    """Finish what screens do in the background or part by part over turns of the event loop, since tests read
+    widgets at once: drawings, and with a context the open run and the other runs a drawing asked for."""
+    from ensgui.views.screens import FillWhenShown
+
+    while True:
+        FillWhenShown.settle()
+        if context is None:
+            return
+        assert context.document.wait(20_000) and context.loader.wait(20_000)
+        if not FillWhenShown._drawing and not context.document.busy() and not context.loader.busy():
+            return
 
 
 def sweep_state(*sinks, stop=None, on_point=None):

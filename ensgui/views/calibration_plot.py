@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QWidget
 
 from ..engine.metrics import ReliabilityDiagram
-from .theme import PALETTE
+from .theme import PALETTE, add_grid
 
 N_BINS = 15  # the ECE of the stored curves uses 15 equal-width bins (methods.md section 0)
 
@@ -61,7 +61,7 @@ class CalibrationPlot(pg.GraphicsLayoutWidget):
         counts.setLabel("left", "objects")
         counts.setLabel("bottom", "confidence (max probability)")
         for part in (item, counts):
-            part.showGrid(x=True, y=True, alpha=0.2)
+            add_grid(part, 0.2)
             # Panning a [0, 1] diagram only loses it; the axes stay fixed.
             part.setMouseEnabled(x=False, y=False)
             part.hideButtons()

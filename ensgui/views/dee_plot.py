@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QWidget
 
 from .export import plot_export_actions
 from .message_stack import PlotOrMessage
+from .theme import add_grid, settle_range
 
 IDENTITY_NAME = "DEE = k"
 BAND_BRUSH = (31, 119, 180, 45)
@@ -34,7 +35,7 @@ class DeePlot(PlotOrMessage):
         item.setLabel("bottom", "ensemble size k")
         item.setLabel("left", "DEE (equivalent deep-ensemble size)")
         item.getAxis("left").enableAutoSIPrefix(False)
-        item.showGrid(x=True, y=True, alpha=0.25)
+        add_grid(item)
         self.legend = item.addLegend(offset=(10, 10))
         self.plot.setToolTip(TIP)
         self.export_actions = plot_export_actions(self.plot, file_stem)
@@ -70,6 +71,7 @@ class DeePlot(PlotOrMessage):
         item.setXRange(0.7, k_max + 0.3, padding=0)
         item.enableAutoRange(axis="y")
         item.getAxis("bottom").setTickSpacing(major=max(1, int(np.ceil(k_max / 12))), minor=1)
+        settle_range(item)
 
     def curve(self, label: str) -> tuple[np.ndarray, np.ndarray]:
         """(k, DEE) as drawn for one series; KeyError if there is none of that label."""

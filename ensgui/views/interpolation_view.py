@@ -31,7 +31,7 @@ from .panels import titled_panel
 from .run_document import LoadedRun
 from .screens import AppContext, RunScreen, register_screen
 from .task_panel import TaskPanel
-from .theme import ERROR_STYLE, HINT_STYLE, PATH_COLOR, member_color
+from .theme import ERROR_STYLE, HINT_STYLE, PATH_COLOR, add_grid, member_color
 
 MODE_FINAL = "final"
 MODE_PAIR = "pair"
@@ -215,7 +215,7 @@ class InterpolationView(RunScreen):
             item.getAxis("left").enableAutoSIPrefix(False)
             # Wide enough for "0.425" beside the axis title: pyqtgraph sizes it before the ticks are known.
             item.getAxis("left").setWidth(64)
-            item.showGrid(x=True, y=True, alpha=0.25)
+            add_grid(item)
             item.setXRange(0.0, 1.0, padding=0.03)
             plot.setMinimumSize(240, 220)
             backdrop = pg.mkColor(pg.getConfigOption("background"))

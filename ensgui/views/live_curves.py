@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from scipy.signal import lfilter
 
-from .theme import member_color
+from .theme import add_grid, member_color
 
 INITIAL_CAPACITY = 256
 LEGEND_ROWS = 5  # more members than this wrap the legend into further columns
@@ -101,7 +101,7 @@ class LiveCurvesPlot(pg.PlotWidget):
         item.setLabel("left", y_label)
         # Losses, accuracies and learning rates are plain numbers: "accuracy (x0.001)" over 650 misleads.
         item.getAxis("left").enableAutoSIPrefix(False)
-        item.showGrid(x=True, y=True, alpha=0.25)
+        add_grid(item)
         item.setDownsampling(auto=True, mode="peak")
         item.setClipToView(True)
         item.setMenuEnabled(True)

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from .live_curves import LEGEND_ROWS, replace_legend
-from .theme import member_color
+from .theme import add_grid, member_color
 
 KINDS = (("raw", "raw"), ("normalized", "normalised"))
 AXIS_LABELS = {
@@ -80,7 +80,7 @@ class MarginHistogramPlot(pg.PlotWidget):
         item.setLabel("bottom", AXIS_LABELS["raw"])
         item.getAxis("left").enableAutoSIPrefix(False)
         item.getAxis("bottom").enableAutoSIPrefix(False)
-        item.showGrid(x=True, y=True, alpha=0.25)
+        add_grid(item)
         self.zero_line = pg.InfiniteLine(0.0, angle=90, movable=False,
                                          pen=pg.mkPen("#444444", width=1.2, style=Qt.PenStyle.DashLine))
         self.zero_line.setZValue(10)

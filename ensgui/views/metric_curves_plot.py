@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QWidget
 
-from .theme import color
+from .theme import add_grid, color, settle_range
 
 # Full names for axis labels, tables and selectors; unknown metrics are shown by their stored name.
 METRIC_LABELS: dict[str, str] = {
@@ -63,6 +63,15 @@ class _Series:
     band: pg.FillBetweenItem
 
 
+def _set_series(series: _Series, curve: np.ndarray) -> None:
+    """Give a run's line and band the mean and ± std of a (K, 2) curve."""
+    k = np.arange(1, curve.shape[0] + 1, dtype=np.float64)
+    mean, std = curve[:, 0], np.nan_to_num(curve[:, 1])
+    series.upper.setData(k, mean + std)
+    series.lower.setData(k, mean - std)
+    series.mean.setData(k, mean)
+
+
 class MetricCurvesPlot(pg.PlotWidget):
     """set_curves(metric, {run name: (K, 2) [mean, std]}) draws each run's mean and ± std over member orders."""
 
@@ -70,10 +79,11 @@ class MetricCurvesPlot(pg.PlotWidget):
         super().__init__(parent)
         # Not "metric": that would shadow QPaintDevice.metric, which Qt calls to size the widget.
         self.shown_metric = ""
+        self._title = ""
         self._series: dict[str, _Series] = {}
         self._data: dict[str, np.ndarray] = {}
         item = self.getPlotItem()
-        item.showGrid(x=True, y=True, alpha=0.25)
+        add_grid(item)
         item.setLabel("bottom", "ensemble size k")
         item.getAxis("bottom").setTickSpacing(major=1, minor=1)
         # Metrics are shown in their own units; an SI prefix turns an error of 0.41 into "410 (x0.001)".
@@ -86,43 +96,56 @@ class MetricCurvesPlot(pg.PlotWidget):
     # ------------------------------------------------------------ data
 
     def set_curves(self, metric: str, runs: Mapping[str, np.ndarray]) -> None:
-        """Replace what is drawn: one mean line (markers at every k) and one ± std band per run."""
-        self.clear_curves()
+        """Replace what is drawn: one mean line (markers at every k) and one ± std band per run.
+
+        The items of a run drawn before, in the same place, are given the new numbers rather than made anew:
+        building pyqtgraph items costs several milliseconds a run, which the GUI thread pays on every redraw.
+        """
+        curves = {name: np.asarray(curve, dtype=np.float64) for name, curve in runs.items()}
+        for name, curve in curves.items():
+            if curve.ndim != 2 or curve.shape[1] != 2:
+                raise ValueError(f"curve of {name!r} must have shape (K, 2), got {curve.shape}")
+        if list(curves) != list(self._series):
+            self.clear_curves()
+        self.show_message("")
         self.shown_metric = metric
         item = self.getPlotItem()
         label = metric_label(metric)
         hint = " (higher is better)" if metric in HIGHER_IS_BETTER else ""
-        item.setLabel("left", label)
-        item.setTitle(f"{label} vs ensemble size{hint}")
-        k_max = 1
-        for i, (name, curve) in enumerate(runs.items()):
-            curve = np.asarray(curve, dtype=np.float64)
-            if curve.ndim != 2 or curve.shape[1] != 2:
-                raise ValueError(f"curve of {name!r} must have shape (K, 2), got {curve.shape}")
+        title = f"{label} vs ensemble size{hint}"
+        if title != self._title:  # a title set again still re-lays the plot out and repaints it
+            self._title = title
+            item.setLabel("left", label)
+            item.setTitle(title)
+        for i, (name, curve) in enumerate(curves.items()):
             self._data[name] = curve
-            self._series[name] = self._add_series(name, curve, color(i))
-            k_max = max(k_max, curve.shape[0])
+            if name in self._series:
+                _set_series(self._series[name], curve)
+            else:
+                self._series[name] = self._add_series(name, curve, color(i))
+        k_max = max((c.shape[0] for c in curves.values()), default=1)
         # One run needs no legend; its name is in the screen's header.
-        self.legend.setVisible(len(runs) > 1)
+        self.legend.setVisible(len(curves) > 1)
         item.setXRange(0.7, k_max + 0.3, padding=0)
         item.getAxis("bottom").setTickSpacing(major=max(1, int(np.ceil(k_max / 12))), minor=1)
         item.enableAutoRange(axis="y")
+        settle_range(item)
 
     def _add_series(self, name: str, curve: np.ndarray, color: QColor) -> _Series:
-        k = np.arange(1, curve.shape[0] + 1, dtype=np.float64)
-        mean, std = curve[:, 0], np.nan_to_num(curve[:, 1])
         item = self.getPlotItem()
         fill = QColor(color)
         fill.setAlpha(50)
         # The band edges are drawn invisible; only their fill shows.
-        upper = pg.PlotCurveItem(k, mean + std, pen=pg.mkPen(None))
-        lower = pg.PlotCurveItem(k, mean - std, pen=pg.mkPen(None))
+        upper = pg.PlotCurveItem(pen=pg.mkPen(None))
+        lower = pg.PlotCurveItem(pen=pg.mkPen(None))
         band = pg.FillBetweenItem(upper, lower, brush=pg.mkBrush(fill))
         item.addItem(band)
-        line = pg.PlotDataItem(k, mean, pen=pg.mkPen(color, width=2), symbol="o", symbolSize=7,
-                               symbolBrush=pg.mkBrush(color), symbolPen=pg.mkPen(color), name=name)
+        line = pg.PlotDataItem(pen=pg.mkPen(color, width=2), symbol="o", symbolSize=7, symbolBrush=pg.mkBrush(color),
+                               symbolPen=pg.mkPen(color), name=name)
         item.addItem(line)
-        return _Series(line, upper, lower, band)
+        series = _Series(line, upper, lower, band)
+        _set_series(series, curve)
+        return series
 
     def clear_curves(self) -> None:
         item = self.getPlotItem()

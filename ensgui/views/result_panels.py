@@ -13,10 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from ..storage.opened_run import OpenedRun
 from .run_document import LoadedRun, Preparer
+from .screens import AppContext, FillWhenShown
 
 
 class ResultPanel(Protocol):
@@ -60,11 +61,44 @@ def unregister_result_panel(kind: str) -> None:
     RESULT_PANELS.pop(kind, None)
 
 
+class PanelTab(QWidget):
+    """A result panel's tab: the panel is built the first time its tab is seen, and draws a run only when seen, so
+    that opening a run costs nothing for the tabs nobody looks at."""
+
+    def __init__(self, entry: PanelEntry, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.entry = entry
+        self.context = context
+        self.panel: QWidget | None = None
+        self.loaded: LoadedRun | None = None
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._filler = FillWhenShown(self, self._draw)
+
+    def show_run(self, loaded: LoadedRun) -> None:
+        self.loaded = loaded
+        self._filler.request()
+
+    def built(self) -> QWidget:
+        """The panel, built and showing the latest run now (a test that reads a tab nobody opened)."""
+        self._filler.flush()
+        if self.panel is None:
+            self._draw()
+        return self.panel
+
+    def _draw(self) -> None:
+        if self.panel is None:
+            self.panel = self.entry.factory(self.context, self)
+            self._layout.addWidget(self.panel)
+        if self.loaded is not None:
+            self.panel.show_run(self.loaded, self.loaded.get(self.entry.key))
+
+
 def panels_for(opened: OpenedRun) -> Sequence[PanelEntry]:
     """The registered panels of the kinds this run stores, in their order."""
     kinds = set(opened.kinds())
     return sorted((e for e in RESULT_PANELS.values() if e.kind in kinds), key=lambda e: (e.order, e.kind))
 
 
-__all__ = ["PanelEntry", "RESULT_PANELS", "ResultPanel", "panels_for", "register_result_panel",
+__all__ = ["PanelEntry", "PanelTab", "RESULT_PANELS", "ResultPanel", "panels_for", "register_result_panel",
            "unregister_result_panel"]

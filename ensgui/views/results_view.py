@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from .message_stack import PlotOrMessage
 from .metric_curves_plot import MetricCurvesPlot, metric_label, metric_short, ordered_metrics
 from .panels import labeled_combo, number_item, results_table, select_data, text_item, titled_panel
 from .reference_picker import ReferencePicker, references
-from .result_panels import RESULT_PANELS, PanelEntry, panels_for
+from .result_panels import RESULT_PANELS, PanelTab, panels_for
 from .run_document import LoadedRun, PrepareFailure
 from .screens import AppContext, RunScreen, register_screen
 from .theme import ERROR_COLOR, HINT_STYLE, PALETTE, PATH_COLOR, fmt, fmt_mean_std, status_html
@@ -96,7 +97,8 @@ class ResultsView(RunScreen):
         self._dee_band: tuple[np.ndarray, np.ndarray] | None = None
         self._chosen: tuple[Path, Path | None] | None = None  # (shown run, reference) the user picked
         self._reference_failure: tuple[Path, FileStamp | None, str] | None = None
-        self._panels: dict[str, QWidget] = {}
+        self._panels: dict[str, PanelTab] = {}
+        self._reference_only = False  # the next drawing redraws only what the reference changes
         self._drawn: LoadedRun | None = None
         self._filling = False
         self._build()
@@ -170,6 +172,8 @@ class ResultsView(RunScreen):
                            "Per-member metrics")
         self.temperature_label = QLabel("", self)
         self.temperature_label.setStyleSheet(HINT_STYLE)
+        # One line of room from the start, so that its text appearing does not shrink and repaint the plots.
+        self.temperature_label.setMinimumHeight(self.temperature_label.fontMetrics().lineSpacing() + 2)
         vertical.addWidget(plots)
         vertical.addWidget(self.tables)
         vertical.setSizes([430, 300])
@@ -196,19 +200,29 @@ class ResultsView(RunScreen):
             return None
         return self.run.eval.get(self.split)
 
-    def panel(self, kind: str) -> QWidget | None:
-        """The result panel of a kind of artefact, once a run that has it was shown."""
+    def panel_tab(self, kind: str) -> PanelTab | None:
+        """The tab of a kind of artefact's panel, once a run that has it was shown."""
         return self._panels.get(kind)
+
+    def panel(self, kind: str) -> QWidget | None:
+        """The result panel of a kind of artefact, built and drawn now if its tab was never seen."""
+        tab = self._panels.get(kind)
+        return None if tab is None else tab.built()
+
+    # The select_* methods are for scripts and tests: unlike a click, they return once everything is drawn.
 
     def select_split(self, split: str) -> None:
         select_data(self.split_combo, split, f"unknown split {split!r}")
+        self.filler.flush()
 
     def select_metric(self, metric: str) -> None:
         select_data(self.metric_combo, metric, f"the run has no curve of {metric!r}")
+        self.filler.flush()
 
     def select_reference(self, path: Path | str | None) -> None:
         """Choose the DEE reference by run file path (None for no reference)."""
         self.reference_picker.select(path)
+        self.filler.flush()
 
     def reference_paths(self) -> list[Path | None]:
         return self.reference_picker.paths()
@@ -222,20 +236,30 @@ class ResultsView(RunScreen):
 
     def run_loading(self, path: Path) -> None:
         self._drawn = None  # whatever comes next, even the run shown before, is drawn whole again
-        self._show_file_message(path, f"Reading {path.name}…")
+        if self.stack.showing_message():
+            self._show_file_message(path, f"Reading {path.name}…")
+        else:
+            # The last run's plots stay until the new one replaces them part by part: hiding them would cost a
+            # repaint of every plot when they come back.
+            self.title_label.setText(html.escape(f"{path.stem}  (reading…)"))
+            self._enable_controls(False)
 
     def run_failed(self, path: Path, message: str) -> None:
         self.loaded = self._drawn = None
         self._show_file_message(path, f"This run cannot be shown: {message}")
 
-    def draw_run(self, loaded: LoadedRun) -> None:
+    def draw_run(self, loaded: LoadedRun) -> Iterator[None]:
+        """Draw a new run whole, or the shown one again after a choice changed: a plot per turn of the loop."""
+        reference_only, self._reference_only = self._reference_only, False
         if loaded is not self._drawn:
             self._drawn = self.loaded
-            self._draw_run()
-        elif self.has_results():
-            self._fill_all()
+            yield from self._draw_run()
+        elif reference_only:
+            yield from self._fill_reference()
+        else:
+            yield from self._fill_all()
 
-    def _draw_run(self) -> None:
+    def _draw_run(self) -> Iterator[None]:
         run = self.run
         self._fill_header(run)
         self.curves_title.setText(f"<b>{html.escape(CURVES_TITLE.format(order=curve_order_note(run.spec)))}</b>")
@@ -252,7 +276,8 @@ class ResultsView(RunScreen):
             self._filling = False
         self.stack.show_content()
         self._enable_controls(True)
-        self._fill_all()
+        yield
+        yield from self._fill_all()
 
     # ------------------------------------------------------------ result panels
 
@@ -260,23 +285,18 @@ class ResultsView(RunScreen):
         """A tab for every registered panel of the kinds this run stores, after Results' own; none for the rest."""
         entries = panels_for(loaded.opened)
         wanted = {entry.kind for entry in entries}
-        for kind, panel in self._panels.items():
-            if kind not in wanted and (index := self.tables.indexOf(panel)) >= 0:
+        for kind, tab in self._panels.items():
+            if kind not in wanted and (index := self.tables.indexOf(tab)) >= 0:
                 self.tables.removeTab(index)
         for position, entry in enumerate(entries, start=OWN_TABS):
-            panel = self._panel_of(entry)
-            if self.tables.indexOf(panel) != position:
-                if (index := self.tables.indexOf(panel)) >= 0:
+            tab = self._panels.get(entry.kind)
+            if tab is None:
+                tab = self._panels[entry.kind] = PanelTab(entry, self.context, self.tables)
+            if self.tables.indexOf(tab) != position:
+                if (index := self.tables.indexOf(tab)) >= 0:
                     self.tables.removeTab(index)
-                self.tables.insertTab(position, panel, entry.title)
-            panel.show_run(loaded, loaded.get(entry.key))
-
-    def _panel_of(self, entry: PanelEntry) -> QWidget:
-        """The panel widget of a kind, made the first time a run has that kind."""
-        panel = self._panels.get(entry.kind)
-        if panel is None:
-            panel = self._panels[entry.kind] = entry.factory(self.context, self.tables)
-        return panel
+                self.tables.insertTab(position, tab, entry.title)
+            tab.show_run(loaded)
 
     # ------------------------------------------------------------ header and message
 
@@ -339,7 +359,7 @@ class ResultsView(RunScreen):
             return
         self.split = key
         self._fill_metric_combo()
-        self._fill_all()
+        self.filler.request()
 
     def _metric_changed(self, index: int) -> None:
         name = self.metric_combo.itemData(index)
@@ -383,18 +403,23 @@ class ResultsView(RunScreen):
         if self.path is not None:
             self._chosen = (self.path, path)
         if self.has_results():
-            self.filler.request()
+            self._redraw_reference()
 
     def _reference_read(self, path: Path) -> None:
         if self.has_results() and self._is_reference(path):
-            self.filler.request()
+            self._redraw_reference()
+
+    def _redraw_reference(self) -> None:
+        """Only what the reference changes: the overlaid curve, the DEE column and the DEE plot."""
+        self._reference_only = self._drawn is self.loaded
+        self.filler.request()
 
     def _reference_failed(self, path: Path, message: str) -> None:
         if self._is_reference(path):
             # Kept with the file's stamp so that the same broken file is not read again and again.
             self._reference_failure = (path, file_stamp(path), message)
             if self.has_results():
-                self.filler.request()
+                self._redraw_reference()
 
     def _is_reference(self, path: Path) -> bool:
         current = self.reference_picker.current_path()
@@ -450,16 +475,34 @@ class ResultsView(RunScreen):
 
     # ------------------------------------------------------------ filling
 
-    def _fill_all(self) -> None:
+    def _fill_all(self) -> Iterator[None]:
+        """Curves and tables, then the calibration diagram, then the DEE: each painted in a turn of its own."""
         if not self.has_results():
             return
-        self.reference, note = self._load_reference()
-        dee_note = self._compute_dee(note)
+        dee_note = self._reread_reference()
         self._fill_curves()
+        yield
         self._fill_curves_table()
         self._fill_members_table()
+        self._fill_notes()
+        yield
         self._fill_calibration()
+        yield
         self._fill_dee_plot(dee_note)
+
+    def _fill_reference(self) -> Iterator[None]:
+        dee_note = self._reread_reference()
+        self._fill_curves()
+        self._fill_curves_table()
+        yield
+        self._fill_dee_plot(dee_note)
+
+    def _reread_reference(self) -> str:
+        """Take the chosen reference as the loader has it now and compute the DEE; returns why there is none."""
+        self.reference, note = self._load_reference()
+        return self._compute_dee(note)
+
+    def _fill_notes(self) -> None:
         data = self.eval_data()
         notes = []
         if data is not None and data.temperature is not None:

@@ -18,4 +18,8 @@ def header_labels(parent: QWidget, title: str = "") -> tuple[QLabel, QLabel]:
     details_label = QLabel("", parent)
     details_label.setWordWrap(True)
     details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    # Room for the usual two lines (details and file) from the start: a header that grows when a run is shown
+    # would move, resize and so repaint every plot below it.
+    details_label.setMinimumHeight(2 * details_label.fontMetrics().lineSpacing() + 2)
+    title_label.setMinimumHeight(title_label.fontMetrics().lineSpacing() + 2)
     return title_label, details_label

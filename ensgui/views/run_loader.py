@@ -44,6 +44,9 @@ class RunLoader(QObject):
     def wait(self, timeout_ms: int = -1) -> bool:
         return self._queue.wait(timeout_ms)
 
+    def busy(self) -> bool:
+        return self._queue.busy()
+
     @Slot(object, object)
     def _done(self, path: Path, value: tuple[FileStamp, RunData]) -> None:
         self._cache[path] = value

@@ -248,14 +248,21 @@ class ParamField(QWidget):
         self.message.setVisible(bool(error))
         self.editor.setProperty("invalid", bool(error))
         if type(self.editor) in (QLineEdit, FloatEdit):
-            self.editor.setStyleSheet(f"QLineEdit {{ {INVALID_STYLE} }}" if error else "")
+            _restyle(self.editor, f"QLineEdit {{ {INVALID_STYLE} }}" if error else "")
         else:
-            self.frame.setStyleSheet(FRAME_STYLE.format(border=INVALID_RED if error else "transparent",
-                                                        background=INVALID_BACKGROUND if error else "transparent"))
+            _restyle(self.frame, FRAME_STYLE.format(border=INVALID_RED if error else "transparent",
+                                                    background=INVALID_BACKGROUND if error else "transparent"))
 
     def is_marked(self) -> bool:
         """Whether the red border is shown (at the line edit itself or at the frame around the editor)."""
         return INVALID_RED in self.editor.styleSheet() + self.frame.styleSheet()
+
+
+def _restyle(widget: QWidget, style: str) -> None:
+    # Setting a style sheet re-polishes the widget (a fraction of a millisecond each, for dozens of fields on
+    # every spec shown): only a change is applied.
+    if widget.styleSheet() != style:
+        widget.setStyleSheet(style)
 
 
 class SchemaForm(QWidget):

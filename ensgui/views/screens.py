@@ -7,13 +7,14 @@ AppContext and a parent. The window builds the registered screens in order, so a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
+from shiboken6 import isValid
 
 from ..storage.workspace import Workspace
 from .run_document import LoadedRun, RunDocument
@@ -89,35 +90,87 @@ class AppContext:
                    threads if threads is not None else default_threads())
 
 
+PART_DELAY_MS = 1
+
+
 class FillWhenShown(QObject):
     """Draws a screen when it can be seen: at once when it is visible (or stands alone, as in a test), else the
-    next time it is shown. Opening a run then costs the GUI thread only the screen the user is looking at."""
+    next time it is shown. Opening a run then costs the GUI thread only the screen the user is looking at.
 
-    def __init__(self, widget: QWidget, fill: Callable[[], None]) -> None:
+    A fill may be a generator: every `yield` ends one turn of the event loop, so that a screen of several plots
+    is drawn (and painted) one part per turn and the window keeps answering in between. A new request drops the
+    parts of an earlier one that are still waiting.
+    """
+
+    _drawing: ClassVar[set[FillWhenShown]] = set()  # fills with parts still waiting, for settle()
+
+    def __init__(self, widget: QWidget, fill: Callable[[], Iterator[None] | None]) -> None:
         super().__init__(widget)
         self.widget = widget
         self.fill = fill
         self.pending = False
+        self._parts: Iterator[None] | None = None
         widget.installEventFilter(self)
 
     def request(self) -> None:
         if self.widget.isVisible() or self.widget.window() is self.widget:
-            self.pending = False
-            self.fill()
+            self._start()
         else:
             self.pending = True
 
     def flush(self) -> None:
-        """Draw now whatever waits (a test that reads a hidden screen)."""
+        """Draw now, whole, whatever waits (a test that reads a hidden screen)."""
         if self.pending:
-            self.pending = False
-            self.fill()
+            self._start()
+        while self._parts is not None:
+            self._next_part()
+
+    @classmethod
+    def settle(cls) -> None:
+        """Finish every fill that is drawing part by part (tests, which read widgets right after an action)."""
+        while cls._drawing:
+            fill = cls._drawing.pop()
+            if isValid(fill):  # a screen deleted while drawing draws nothing more
+                cls._drawing.add(fill)
+                fill.flush()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
         if watched is self.widget and event.type() == QEvent.Type.Show and self.pending:
-            self.pending = False
-            self.fill()
+            self._start()
         return False
+
+    def _start(self) -> None:
+        self.pending = False
+        self._stop_parts()
+        parts = self.fill()
+        if isinstance(parts, Iterator):
+            self._parts = parts
+            FillWhenShown._drawing.add(self)
+            self._schedule(parts)
+
+    def _schedule(self, parts: Iterator[None]) -> None:
+        # A real (1 ms) timer, not a zero one: Qt delivers zero-delay calls with the other posted events of the same
+        # pass, before any timer, so the parts would run and paint back to back without a breath in between. Even
+        # the first part waits: the signal that asked for the drawing may have cost its pass enough already.
+        # With this object as the context, Qt drops the call when the screen (its parent) is deleted first.
+        QTimer.singleShot(PART_DELAY_MS, self, lambda: self._next_part() if self._parts is parts else None)
+
+    def _next_part(self) -> None:
+        parts = self._parts
+        if parts is None:
+            return
+        try:
+            next(parts)
+        except StopIteration:
+            self._stop_parts()
+            return
+        self._schedule(parts)
+
+    def _stop_parts(self) -> None:
+        if self._parts is not None:
+            self._parts.close()
+        self._parts = None
+        FillWhenShown._drawing.discard(self)
 
 
 class RunScreen(QWidget):
@@ -140,7 +193,8 @@ class RunScreen(QWidget):
         context.document.loaded.connect(self._run_loaded)
         context.document.failed.connect(self.run_failed)
 
-    def draw_run(self, loaded: LoadedRun) -> None:
+    def draw_run(self, loaded: LoadedRun) -> Iterator[None] | None:
+        """Draw the run: at once, or a part per turn of the event loop as a generator (see FillWhenShown)."""
         raise NotImplementedError
 
     def run_loading(self, path: Path) -> None:
@@ -162,9 +216,8 @@ class RunScreen(QWidget):
         self.run_arrived(loaded)
         self.filler.request()
 
-    def _draw_loaded(self) -> None:
-        if self.loaded is not None:
-            self.draw_run(self.loaded)
+    def _draw_loaded(self) -> Iterator[None] | None:
+        return self.draw_run(self.loaded) if self.loaded is not None else None
 
 
 ScreenFactory = Callable[[AppContext, QWidget], QWidget]

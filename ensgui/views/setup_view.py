@@ -39,7 +39,7 @@ from ..engine.width import DEFAULT_WIDTH_OBJECTS
 from ..resources import PRESETS, preset_description, preset_paths
 from .schedule_preview import SchedulePreviewPlot
 from .schema_form import INVALID_STYLE, MESSAGE_STYLE, align_labels
-from .screens import AppContext, register_screen
+from .screens import AppContext, FillWhenShown, register_screen
 from .section_editor import SectionEditor
 from .theme import ERROR_STYLE
 
@@ -200,6 +200,8 @@ class SetupView(QWidget):
         if context is not None:
             self.start_requested.connect(context.actions.start_run)
             self.sweep_requested.connect(context.actions.start_sweep)
+        self._stored: tuple[Spec, Path] | None = None  # a stored run's spec waiting for Setup to be shown
+        self._stored_filler = FillWhenShown(self, self._show_stored)
         self._read_only = False
         self._last_folder = str(PRESETS)
         self._valid_spec: Spec | None = None
@@ -361,7 +363,8 @@ class SetupView(QWidget):
     # ------------------------------------------------------------ the spec
 
     def set_spec(self, spec: Spec) -> None:
-        """Fill every form from a spec and preview its plan at once."""
+        """Fill every form from a spec and preview its plan at once (a stored run's spec still waiting is dropped)."""
+        self._stored = None
         values = spec.to_dict()
         self.editors[TOP].set_values({p.name: values[p.name] for p in TOP_SCHEMA})
         for section, editor in self.editors.items():
@@ -546,10 +549,21 @@ class SetupView(QWidget):
     # ------------------------------------------------------------ stored runs
 
     def show_stored(self, spec: Spec, path: str | Path) -> None:
-        """Show a stored run's spec read-only, with a banner offering to edit it as a new experiment."""
+        """Show a stored run's spec read-only, with a banner offering to edit it as a new experiment.
+
+        While another screen is in view this waits until Setup is shown: refilling every form and the plan
+        preview would otherwise add to the drawing of the screen the user is looking at.
+        """
+        self._stored = (spec, Path(path))
+        self._stored_filler.request()
+
+    def _show_stored(self) -> None:
+        if self._stored is None:
+            return
+        (spec, path), self._stored = self._stored, None
         self.set_spec(spec)
         self.set_read_only(True)
-        self.banner_label.setText(f"Stored run <b>{Path(path).name}</b> (read-only)")
+        self.banner_label.setText(f"Stored run <b>{path.name}</b> (read-only)")
         self.banner_label.setToolTip(str(path))
         self.banner.show()
 

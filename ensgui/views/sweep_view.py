@@ -19,7 +19,7 @@ from .message_stack import PlotOrMessage
 from .panels import number_item, results_table, text_item, titled_panel
 from .run_header import header_labels
 from .screens import AppContext, register_screen
-from .theme import color, fmt
+from .theme import add_grid, color, fmt
 from .worker_queue import WorkerQueue
 from .workspace_picker import picker_splitter, workspace_picker
 
@@ -207,7 +207,7 @@ class SweepView(QWidget):
         item.getAxis("bottom").enableAutoSIPrefix(False)
         # Wide enough for "0.8425" beside the axis title: pyqtgraph sizes it before the ticks are known.
         item.getAxis("left").setWidth(62)
-        item.showGrid(x=True, y=True, alpha=0.25)
+        add_grid(item)
         item.getViewBox().setDefaultPadding(0.06)  # a point at the top or bottom keeps its whole marker
         plot.setMinimumSize(260, 180)
         if series > 1:

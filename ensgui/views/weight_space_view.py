@@ -22,7 +22,7 @@ from .message_stack import PlotOrMessage
 from .panels import titled_panel
 from .run_document import LoadedRun, PrepareFailure
 from .screens import AppContext, RunScreen, register_screen
-from .theme import HINT_STYLE, PALETTE, PATH_COLOR, color
+from .theme import HINT_STYLE, PALETTE, PATH_COLOR, add_grid, color
 
 KEY = "weight_space"  # the screen's key and that of its preparation on the document
 X_AXES: tuple[tuple[str, str], ...] = (("step", "training step"), ("epoch", "epoch"), ("row", "ensemble row"))
@@ -123,7 +123,7 @@ class WeightSpaceView(RunScreen):
         self.distance_plot.setMinimumHeight(260)
         self.distance_stack = PlotOrMessage(self.distance_plot, splitter)
         item = self.distance_plot.getPlotItem()
-        item.showGrid(x=True, y=True, alpha=0.25)
+        add_grid(item)
         item.setLabel("left", "L2 distance ‖θ − θ₀‖")
         item.getAxis("left").enableAutoSIPrefix(False)
         item.getAxis("bottom").enableAutoSIPrefix(False)

@@ -212,6 +212,7 @@ def test_cancel_during_a_sweep_keeps_the_finished_points(qtbot, tmp_path, screen
     assert points[2:] == [(1, 3, "1"), (2, 3, "2")]
     resumed = read_sweep(path)
     assert resumed.labels == ["0", "1", "2"] and resumed.runs[0] == data.runs[0]
+    view.wait()
     assert window.tabs.currentWidget() is view and not view.resume_button.isVisible()
     check_sweep_view_against_file(view, path)
     window.close()

@@ -106,10 +106,12 @@ def test_a_toy_method_and_panel_defined_outside_ensgui_run_from_the_gui(qtbot, t
     # Results shows the panel registered for the artefact's kind, fed by its preparer.
     results = window.screen("results")
     qtbot.waitUntil(lambda: window.tabs.currentWidget() is results, timeout=10_000)
+    qtbot.waitUntil(lambda: any(_tab(t, "Toy norms") >= 0 for t in results.findChildren(QTabWidget)), timeout=10_000)
     tabs = next(t for t in results.findChildren(QTabWidget) if _tab(t, "Toy norms") >= 0)
-    tabs.setCurrentIndex(_tab(tabs, "Toy norms"))
-    panel = tabs.currentWidget()
+    tabs.setCurrentIndex(_tab(tabs, "Toy norms"))  # the panel is built and draws the run when its tab is shown
+    panel = results.panel(KIND)
     assert isinstance(panel, ToyPanel)
+    qtbot.waitUntil(panel.isVisible, timeout=5000)
     np.testing.assert_array_equal(panel.norms, stored.arrays["norms"])
     screenshot(window, "toy-method-results-panel", colors=(BAR_COLOR,))
 

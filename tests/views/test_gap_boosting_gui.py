@@ -16,7 +16,7 @@ from ensgui.storage.reader import read_boosting
 from ensgui.views.export import VALUE_ROLE, export_png, export_svg, table_contents
 from ensgui.views.margin_histogram_plot import margin_bin_edges
 from ensgui.views.theme import PALETTE
-from support import train_run_file, type_into
+from support import settle, train_run_file, type_into
 from test_cyclic_methods_gui import pick
 
 MODELS = 3
@@ -34,19 +34,20 @@ def start_and_wait(qtbot, window) -> Path:
 
 
 def open_run(window, path: Path) -> None:
-    """Open a run as the Runs screen does and wait until it has been read."""
+    """Open a run as the Runs screen does and wait until it has been read and drawn."""
     window.open_run(path)
-    window.document.wait()
+    settle(window.context)
 
 
 def check_boosting_tab(qtbot, window, path: Path, variant: str, tmp_path: Path) -> None:
     results = window.screen("results")
     tabs = results.tables
-    panel = results.panel("boosting")
-    index = tabs.indexOf(panel)
+    tab = results.panel_tab("boosting")
+    index = tabs.indexOf(tab)
     assert index >= 0 and tabs.tabText(index) == "Boosting"
     qtbot.mouseClick(tabs.tabBar(), Qt.MouseButton.LeftButton, pos=tabs.tabBar().tabRect(index).center())
-    assert tabs.currentWidget() is panel
+    assert tabs.currentWidget() is tab
+    panel = results.panel("boosting")
     stored = read_boosting(path)
     assert stored.variant == variant and list(stored.models) == list(range(1, MODELS))
 
@@ -168,7 +169,7 @@ def test_gap_boosting_from_setup_to_boosting_tab_and_compare(qtbot, tmp_path, sc
     # A run of another method has no Boosting tab; showing a boosting run again brings it back.
     other = train_run_file(tmp_path / "runs", members=2, train_size=300, val_size=100, test_size=200)
     results = window.screen("results")
-    boosting = results.panel("boosting")
+    boosting = results.panel_tab("boosting")
     open_run(window, other)
     assert results.tables.indexOf(boosting) == -1
     assert [results.tables.tabText(i) for i in range(results.tables.count())].count("Boosting") == 0

@@ -164,9 +164,8 @@ def open_margins_tab(qtbot, view: ResultsView) -> RunMarginsPanel:
     bar = view.tables.tabBar()
     index = tab_texts(view).index("Margins")
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
-    panel = view.panel("margins")
-    assert view.tables.currentWidget() is panel
-    return panel
+    assert view.tables.currentWidget() is view.panel_tab("margins")
+    return view.panel("margins")  # built and drawn when its tab was shown
 
 
 def test_results_margins_equal_the_run_file(qtbot, make_results, margin_runs, tmp_path, screenshot):

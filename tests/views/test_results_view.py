@@ -357,8 +357,8 @@ def test_boosting_tab_comes_and_goes_with_the_run(make_results, boosting_run, fi
     view.show()
     open_run(view, boosting_run)
     assert _tab_texts(view) == ["Metrics vs ensemble size", "Per-member metrics", "Margins", "Boosting"]
+    view.tables.setCurrentWidget(view.panel_tab("boosting"))
     panel = view.panel("boosting")
-    view.tables.setCurrentWidget(panel)
     stored = read_boosting(boosting_run)
     assert list(stored.models) == list(range(1, BOOSTING_MODELS))
     # One histogram per round, all over the same bins, counting exactly the file's gaps.
@@ -379,7 +379,7 @@ def test_boosting_tab_comes_and_goes_with_the_run(make_results, boosting_run, fi
     assert _tab_texts(view) == ["Metrics vs ensemble size", "Per-member metrics", "Margins"]
     assert "random member orders" in view.curves_title.text()
     open_run(view, boosting_run)
-    assert view.panel("boosting") is panel and view.tables.indexOf(panel) == 3
+    assert view.panel("boosting") is panel and view.tables.indexOf(view.panel_tab("boosting")) == 3
 
 
 class ToyPanel(QWidget):
