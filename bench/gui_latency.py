@@ -1,6 +1,6 @@
 """How long the GUI thread is blocked when a user opens stored runs, measured by a 10 ms QTimer probe.
 
-Usage: python bench/gui_latency.py [--runs FOLDER] [--repeat 3] [--markdown]
+Usage: python bench/gui_latency.py [--runs FOLDER] [--repeat 3] [--markdown] [--tree CHECKOUT]
 
 Without --runs it first trains three small runs into a temporary workspace (a deep ensemble of 5 and a snapshot
 ensemble of 4 cycles on 2k Fashion-MNIST objects, a gap-boosting run of 3 models; every one evaluated on the full
@@ -14,6 +14,9 @@ not react. For every run file, as a user does it, and --repeat times:
 - first look: Interpolation, then Weight space, then Results' Margins (or Boosting) tab shown for the first time;
 - reopen: the same run opened again (the document's cache).
 Printed per phase: the longest stall (the largest gap minus 10 ms), its 99th percentile and the number of ticks.
+
+--tree measures another checkout of ensgui with the same runs (the one before issue 10, say: its window opened a
+run on the GUI thread, so it has no reading phase and no document; screens are reached by their attributes).
 """
 
 from __future__ import annotations
@@ -105,26 +108,41 @@ def train_runs(folder: Path) -> list[Path]:
     return paths
 
 
+def screen(window, key: str):
+    return window.screen(key) if hasattr(window, "screens") else getattr(window, key)
+
+
+def show(window, key: str) -> None:
+    window.tabs.setCurrentWidget(screen(window, key))
+
+
+def opened(window, path: Path) -> bool:
+    """Whether the window holds the run (at once, for a window that reads runs on the GUI thread)."""
+    document = getattr(window, "document", None)
+    return document is None or (document.current is not None and document.current.path == path
+                                and not document.busy())
+
+
 def measure(window, path: Path, probe: Probe) -> dict[str, np.ndarray]:
-    results = window.screen("results")
-    window.show_screen("runs")
+    results = screen(window, "results")
+    show(window, "runs")
     pump_until(lambda: True, then_ms=100)
     phases: dict[str, np.ndarray] = {}
 
     probe.start()
     window.open_run(path)
-    pump_until(lambda: window.document.current is not None and window.document.current.path == path
-               and not window.document.busy())
+    pump_until(lambda: opened(window, path))
     phases["open"] = probe.stop()
-    phases["open: reading"], phases["open: drawing"] = probe.split(phases["open"])
+    if hasattr(window, "document"):
+        phases["open: reading"], phases["open: drawing"] = probe.split(phases["open"])
 
     looks = []
     for key in ("interpolation", "weight_space"):
         probe.start()
-        window.show_screen(key)
+        show(window, key)
         pump_until(lambda: True)
         looks.append(probe.stop())
-    window.show_screen("results")
+    show(window, "results")
     pump_until(lambda: True, then_ms=100)
     for tabs in results.findChildren(QTabWidget):
         for i in range(tabs.count()):
@@ -135,7 +153,7 @@ def measure(window, path: Path, probe: Probe) -> dict[str, np.ndarray]:
                 looks.append(probe.stop())
     phases["first look"] = np.concatenate(looks)
 
-    window.show_screen("runs")
+    show(window, "runs")
     pump_until(lambda: True, then_ms=100)
     probe.start()
     window.open_run(path)
@@ -149,7 +167,10 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, help="a workspace folder of run files (default: train three)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--tree", type=Path, help="measure the ensgui package of this checkout instead")
     args = parser.parse_args()
+    if args.tree:
+        sys.path.insert(0, str(args.tree.resolve()))
     folder = args.runs or Path(tempfile.mkdtemp(prefix="ensgui-latency-"))
     paths = sorted(folder.glob("*.h5")) if args.runs else train_runs(folder)
     paths = [p for p in paths if not p.name.endswith(".sweep.h5")]
@@ -160,22 +181,28 @@ def main() -> None:
     window = create_window(folder)
     window.resize(1280, 820)
     window.show()
-    pump_until(lambda: window.context.index.scanned)
+    index = getattr(getattr(window, "context", None), "index", None)
+    pump_until(lambda: index is None or index.scanned)
     probe = Probe()
-    window.document.loaded.connect(lambda _loaded: setattr(probe, "mark", probe.now()))
+    if hasattr(window, "document"):
+        window.document.loaded.connect(lambda _loaded: setattr(probe, "mark", probe.now()))
     stalls: dict[str, list[np.ndarray]] = {}
     per_run: list[tuple[str, str, float]] = []
     for _ in range(args.repeat):
         for path in paths:
-            window.document._cache.clear()  # every repeat opens the file afresh, as after a restart
+            if hasattr(window, "document"):
+                window.document._cache.clear()  # every repeat opens the file afresh, as after a restart
             for phase, gaps in measure(window, path, probe).items():
                 stalls.setdefault(phase, []).append(gaps)
                 per_run.append((path.name, phase, float(gaps.max()) if len(gaps) else 0.0))
     window.close()
     app.processEvents()
 
+    import ensgui
+
     print(f"# {datetime.date.today()} · {platform.processor() or platform.machine()} · {os.cpu_count()} cores · "
-          f"QT_QPA_PLATFORM={os.environ.get('QT_QPA_PLATFORM')} · {len(paths)} runs x {args.repeat}")
+          f"QT_QPA_PLATFORM={os.environ.get('QT_QPA_PLATFORM')} · {len(paths)} runs x {args.repeat} · "
+          f"ensgui from {Path(ensgui.__file__).parent.parent}")
     print("| phase | longest stall (ms) | p99 stall (ms) | probe ticks |")
     print("|---|---|---|---|")
     for phase, parts in stalls.items():

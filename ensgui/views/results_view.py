@@ -239,10 +239,9 @@ class ResultsView(RunScreen):
         if self.stack.showing_message():
             self._show_file_message(path, f"Reading {path.name}…")
         else:
-            # The last run's plots stay until the new one replaces them part by part: hiding them would cost a
-            # repaint of every plot when they come back.
+            # The last run's plots (and controls) stay until the new run replaces them part by part: hiding or
+            # disabling them would cost a repaint of every plot at once.
             self.title_label.setText(html.escape(f"{path.stem}  (reading…)"))
-            self._enable_controls(False)
 
     def run_failed(self, path: Path, message: str) -> None:
         self.loaded = self._drawn = None
@@ -264,6 +263,7 @@ class ResultsView(RunScreen):
         self._fill_header(run)
         self.curves_title.setText(f"<b>{html.escape(CURVES_TITLE.format(order=curve_order_note(run.spec)))}</b>")
         self._fill_references()
+        yield
         self._show_panels(self.loaded)
         if not run.eval:
             self._show_message(no_results_message(run.summary, run.error))
@@ -480,6 +480,7 @@ class ResultsView(RunScreen):
         if not self.has_results():
             return
         dee_note = self._reread_reference()
+        yield
         self._fill_curves()
         yield
         self._fill_curves_table()

@@ -6,6 +6,7 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor
 
 from ..text import MISSING, fmt, fmt_mean_std, format_duration
+from .tick_grid import TickGrid
 
 # Qualitative palette (Tableau 10): runs, members and rounds stay distinguishable on white.
 PALETTE: tuple[str, ...] = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -32,15 +33,9 @@ HINT_STYLE = f"color: {HINT_COLOR};"
 ERROR_STYLE = f"color: {ERROR_COLOR};"
 
 
-def add_grid(item: pg.PlotItem, alpha: float = 0.25) -> pg.GridItem:
-    """Light grid lines behind a plot's data.
-
-    A GridItem in the view box instead of PlotItem.showGrid: the axes' own grid is replayed from a QPicture
-    across the whole plot and costs about 10 ms a repaint (six times this item) on the CPU, which adds up when a
-    screen of several plots is drawn; PlotItem.clear() keeps it, since the view box holds it.
-    """
-    grid = pg.GridItem(pen=pg.mkPen((0, 0, 0, int(round(255 * alpha)))), textPen=None)
-    grid.setZValue(-100)
+def add_grid(item: pg.PlotItem, alpha: float = 0.25) -> TickGrid:
+    """Light grid lines at the axes' ticks behind a plot's data (kept by PlotItem.clear: the view box holds it)."""
+    grid = TickGrid(item, alpha)
     item.getViewBox().addItem(grid, ignoreBounds=True)
     return grid
 

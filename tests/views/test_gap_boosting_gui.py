@@ -30,6 +30,7 @@ def start_and_wait(qtbot, window) -> Path:
     ended, path = finished[0]
     assert ended.status == "finished", ended.error
     qtbot.waitUntil(lambda: window.tabs.currentWidget() is window.screen("results"), timeout=30000)
+    settle(window.context)  # Results draws the run a part per turn of the event loop
     return Path(path)
 
 
