@@ -117,6 +117,7 @@ def save_screenshot(widget, folder: Path, name: str):
     """Grab a widget as a user would see it and save it as <name>.png in folder and in SHOTS; returns the QImage."""
     from PySide6.QtCore import QCoreApplication
 
+    settle()  # the parts of a drawing still waiting for their turn: a user sees them a few milliseconds later
     QCoreApplication.sendPostedEvents()  # pending layout requests, so the picture shows the settled layout
     image = widget.grab().toImage()
     assert image.save(str(folder / f"{name}.png"))
