@@ -181,6 +181,12 @@ def main() -> None:
     window = create_window(folder)
     window.resize(1280, 820)
     window.show()
+    try:  # as ensgui.app.run_gui does after showing the window (a checkout from before it has no such step)
+        from ensgui.app import freeze_long_lived_objects
+    except ImportError:
+        pass
+    else:
+        freeze_long_lived_objects()
     index = getattr(getattr(window, "context", None), "index", None)
     pump_until(lambda: index is None or index.scanned)
     probe = Probe()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,8 +130,8 @@ class BoostingPanel(QWidget):
 
     # ------------------------------------------------------------ public API
 
-    def show_run(self, loaded: LoadedRun, prepared: BoostingRounds | PrepareFailure | None) -> None:
-        """Show a run and its stored boosting rounds, as prepare_boosting found them."""
+    def show_run(self, loaded: LoadedRun, prepared: BoostingRounds | PrepareFailure | None) -> Iterator[None]:
+        """Show a run and its stored boosting rounds, as prepare_boosting found them: a plot per turn."""
         if not isinstance(prepared, BoostingRounds):
             reason = prepared.message if isinstance(prepared, PrepareFailure) else "they were not read"
             self.stack.show_message(f"The boosting rounds cannot be shown: {reason}")
@@ -148,6 +149,7 @@ class BoostingPanel(QWidget):
         self.about_label.setText(f"{variant} · {source} · "
                                  f"{len(boosting.models)} round(s) on {boosting.gaps.shape[1]} training objects")
         self._fill_gaps(prepared)
+        yield
         self._fill_metrics()
 
     def histograms(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:

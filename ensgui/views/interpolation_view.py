@@ -29,7 +29,7 @@ from .background_job import BackgroundJob, Mailbox, Work
 from .export import export_button, plot_export_actions
 from .panels import titled_panel
 from .run_document import LoadedRun
-from .screens import AppContext, RunScreen, register_screen
+from .screens import AppContext, RevealInTurns, RunScreen, Veiled, register_screen
 from .task_panel import TaskPanel
 from .theme import ERROR_STYLE, HINT_STYLE, PATH_COLOR, add_grid, member_color
 
@@ -225,8 +225,9 @@ class InterpolationView(RunScreen):
             actions = plot_export_actions(plot, lambda key=key: self._file_stem(key))
             self.plots[key] = plot
             self.export_actions[key] = actions
-            grid.addWidget(titled_panel(title, plot, export_button(actions, plots), plots), 1)
+            grid.addWidget(titled_panel(title, Veiled(plot), export_button(actions, plots), plots), 1)
         outer.addWidget(plots, 1)
+        RevealInTurns(self, [plot.parentWidget() for plot in self.plots.values()])
 
     # ------------------------------------------------------------ public API
 

@@ -9,7 +9,7 @@ emits an Artefact plus one such panel.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,8 +21,10 @@ from .screens import AppContext, FillWhenShown
 
 
 class ResultPanel(Protocol):
-    def show_run(self, loaded: LoadedRun, prepared: Any) -> None:
-        """Draw this run's artefacts; prepared is what the panel's prepare returned (or a PrepareFailure)."""
+    def show_run(self, loaded: LoadedRun, prepared: Any) -> Iterator[None] | None:
+        """Draw this run's artefacts; prepared is what the panel's prepare returned (or a PrepareFailure).
+
+        A panel of several plots may draw as a generator, one plot per `yield` (see FillWhenShown)."""
         ...
 
 
@@ -73,6 +75,9 @@ class PanelTab(QWidget):
         self.loaded: LoadedRun | None = None
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
+        # A panel built later must not grow the tab area's minimum: that would move Results' splitter and resize
+        # (and repaint) every plot above it. The area is sized for panels up front (results_view.PANEL_HEIGHT).
+        self.setMinimumSize(1, 1)
         self._filler = FillWhenShown(self, self._draw)
 
     def show_run(self, loaded: LoadedRun) -> None:
@@ -83,15 +88,20 @@ class PanelTab(QWidget):
         """The panel, built and showing the latest run now (a test that reads a tab nobody opened)."""
         self._filler.flush()
         if self.panel is None:
-            self._draw()
+            for _ in self._draw():
+                pass
         return self.panel
 
-    def _draw(self) -> None:
+    def _draw(self) -> Iterator[None]:
+        # Building a panel of plots and drawing a run into it each cost a pass of the event loop of their own.
         if self.panel is None:
             self.panel = self.entry.factory(self.context, self)
             self._layout.addWidget(self.panel)
+            yield
         if self.loaded is not None:
-            self.panel.show_run(self.loaded, self.loaded.get(self.entry.key))
+            parts = self.panel.show_run(self.loaded, self.loaded.get(self.entry.key))
+            if isinstance(parts, Iterator):
+                yield from parts
 
 
 def panels_for(opened: OpenedRun) -> Sequence[PanelEntry]:

@@ -29,7 +29,7 @@ from .panels import labeled_combo, number_item, results_table, select_data, text
 from .reference_picker import ReferencePicker, references
 from .result_panels import RESULT_PANELS, PanelTab, panels_for
 from .run_document import LoadedRun, PrepareFailure
-from .screens import AppContext, RunScreen, register_screen
+from .screens import AppContext, RevealInTurns, RunScreen, Veiled, register_screen
 from .theme import ERROR_COLOR, HINT_STYLE, PALETTE, PATH_COLOR, fmt, fmt_mean_std, status_html
 
 SPLITS: tuple[tuple[str, str], ...] = (("test", "test"), ("val", "validation"))
@@ -38,6 +38,9 @@ DEE_METRIC = "cnll"
 CURVES_TITLE = "Ensemble of the first k members: {order}"
 PREPARED = "results"  # the key of prepare_results in the open-run document
 OWN_TABS = 2  # the curves and members tabs come before the result panels' tabs
+# Room for the tables and for a result panel (a plot of 200 px with its controls): a panel opened later then
+# fits without moving the splitter, which would resize and repaint every plot above it.
+PANEL_HEIGHT = 280
 WELCOME = "Open a run on the Runs screen, or start one on Setup: its results appear here."
 DEE_SERIES = "this run"
 
@@ -151,13 +154,16 @@ class ResultsView(RunScreen):
         self.dee_plot.plot.setToolTip("Deep Ensemble Equivalent: how many members of the reference deep ensemble "
                                       "reach this run's calibrated NLL at each size k.\nThe band uses the "
                                       "reference's mean ± std over member orders.")
+        veils = []
         for title, plot, actions in (("Metric vs ensemble size", self.curves_plot, self.curves_actions),
                                      ("Calibration", self.calibration_plot, self.calibration_actions),
                                      ("Deep Ensemble Equivalent", self.dee_plot, self.dee_plot.export_actions)):
-            plots.addWidget(titled_panel(title, plot, export_button(actions, self), plots))
+            veils.append(Veiled(plot))
+            plots.addWidget(titled_panel(title, veils[-1], export_button(actions, self), plots))
         plots.setSizes([480, 380, 380])
 
         self.tables = QTabWidget(vertical)
+        self.tables.setMinimumHeight(PANEL_HEIGHT)
         self.curves_table = results_table(self.tables)
         self.curves_table_actions = table_export_actions(self.curves_table, lambda: self._file_stem("metrics-vs-k"))
         self.members_table = results_table(self.tables)
@@ -175,7 +181,9 @@ class ResultsView(RunScreen):
         # One line of room from the start, so that its text appearing does not shrink and repaint the plots.
         self.temperature_label.setMinimumHeight(self.temperature_label.fontMetrics().lineSpacing() + 2)
         vertical.addWidget(plots)
-        vertical.addWidget(self.tables)
+        veils.append(Veiled(self.tables))
+        vertical.addWidget(veils[-1])
+        RevealInTurns(self, veils)
         vertical.setSizes([430, 300])
         content.addWidget(vertical, 1)
         content.addWidget(self.temperature_label)

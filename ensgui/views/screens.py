@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
 from shiboken6 import isValid
 
 from ..storage.workspace import Workspace
@@ -173,6 +174,58 @@ class FillWhenShown(QObject):
         FillWhenShown._drawing.discard(self)
 
 
+class Veiled(QStackedWidget):
+    """A heavy widget (a plot, a table), or a blank of its size in its place until its turn to be painted comes."""
+
+    def __init__(self, content: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.content = content
+        self.blank = QWidget(self)
+        # The plots' own white: for the few milliseconds it shows, a blank reads as "coming", not as a hole.
+        self.blank.setAutoFillBackground(True)
+        self.blank.setBackgroundRole(QPalette.ColorRole.Base)
+        self.addWidget(content)
+        self.addWidget(self.blank)
+
+    def cover(self) -> None:
+        self.setCurrentWidget(self.blank)
+
+    def reveal(self) -> None:
+        self.setCurrentWidget(self.content)
+
+    def revealed(self) -> bool:
+        return self.currentWidget() is self.content
+
+
+class RevealInTurns(QObject):
+    """Each time a screen is shown, paints its heavy widgets one per turn of the event loop.
+
+    Qt paints everything that becomes visible in one pass, and a screen of three pyqtgraph views stalls the window
+    for 60-80 ms when its tab is chosen (docs/benchmarks.md). Covered by blanks when the screen is shown, they are
+    revealed one per turn, so every pass paints one of them.
+    """
+
+    def __init__(self, screen: QWidget, veils: Sequence[Veiled]) -> None:
+        super().__init__(screen)
+        self.screen = screen
+        self.veils = tuple(veils)
+        self._reveal = FillWhenShown(screen, self._reveal_parts)
+        screen.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        # Show arrives before the screen's first paint: the veils are in place when Qt paints it.
+        if watched is self.screen and event.type() == QEvent.Type.Show and self.screen.window() is not self.screen:
+            for veil in self.veils:
+                veil.cover()
+            self._reveal.request()
+        return False
+
+    def _reveal_parts(self) -> Iterator[None]:
+        for veil in self.veils:
+            veil.reveal()
+            yield
+
+
 class RunScreen(QWidget):
     """A screen of the open run: a title and details header above `body`, and draw_run(loaded) whenever the
     document has a run and the screen can be seen. Subclasses may also react at once to run_loading,
@@ -250,5 +303,5 @@ def registered_screens() -> Sequence[ScreenEntry]:
     return sorted(SCREENS.values(), key=lambda e: (e.order, e.key))
 
 
-__all__ = ["AppContext", "FillWhenShown", "NoWindow", "RunScreen", "SCREENS", "ScreenEntry", "WindowActions",
-           "register_screen", "registered_screens"]
+__all__ = ["AppContext", "FillWhenShown", "NoWindow", "RevealInTurns", "RunScreen", "SCREENS", "ScreenEntry",
+           "Veiled", "WindowActions", "register_screen", "registered_screens"]

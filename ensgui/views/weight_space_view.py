@@ -21,7 +21,7 @@ from .export import export_button, plot_export_actions
 from .message_stack import PlotOrMessage
 from .panels import titled_panel
 from .run_document import LoadedRun, PrepareFailure
-from .screens import AppContext, RunScreen, register_screen
+from .screens import AppContext, RevealInTurns, RunScreen, Veiled, register_screen
 from .theme import HINT_STYLE, PALETTE, PATH_COLOR, add_grid, color
 
 KEY = "weight_space"  # the screen's key and that of its preparation on the document
@@ -158,10 +158,12 @@ class WeightSpaceView(RunScreen):
         self.hover_label.setStyleSheet(HINT_STYLE)
         heat_layout.addWidget(self.hover_label)
 
-        splitter.addWidget(titled_panel("Distance of every snapshot from the first", self.distance_stack,
+        veils = [Veiled(self.distance_stack), Veiled(heat_box)]
+        splitter.addWidget(titled_panel("Distance of every snapshot from the first", veils[0],
                                         export_button(self.distance_actions, splitter), splitter))
-        splitter.addWidget(titled_panel("Prediction disagreement between ensemble rows (test)", heat_box,
+        splitter.addWidget(titled_panel("Prediction disagreement between ensemble rows (test)", veils[1],
                                         export_button(self.heatmap_actions, splitter), splitter))
+        RevealInTurns(self, veils)
         splitter.setSizes([600, 560])
         outer.addWidget(splitter, 1)
 
@@ -197,8 +199,8 @@ class WeightSpaceView(RunScreen):
 
     # ------------------------------------------------------------ the open run
 
-    def draw_run(self, loaded: LoadedRun) -> None:
-        """Draw the document's run from what the worker prepared."""
+    def draw_run(self, loaded: LoadedRun) -> Iterator[None]:
+        """Draw the document's run from what the worker prepared: the header, then a plot per turn."""
         prepared = loaded.get(KEY)
         if isinstance(prepared, WeightSpaceData):
             self.failure = ""
@@ -212,7 +214,9 @@ class WeightSpaceView(RunScreen):
         self.row_names = list(self.run.row_names)
         self._fill_header()
         self._default_x_axis()
+        yield
         self._fill_distances()
+        yield
         self._fill_heatmap()
 
     # ------------------------------------------------------------ header

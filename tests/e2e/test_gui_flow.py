@@ -12,7 +12,7 @@ from ensgui.app import create_window
 from ensgui.resources import default_spec
 from ensgui.views.export import VALUE_ROLE
 from ensgui.views.theme import PALETTE, STATUS_COLORS
-from support import type_into
+from support import settle, type_into
 
 
 def choose(setup, section: str, name: str) -> None:
@@ -97,6 +97,7 @@ def test_setup_start_monitor_cancel_and_results(qtbot, tmp_path, screenshot):
     assert setup.is_read_only() and setup.spec().name == "gui-finished"
     screenshot(window, "e2e-6-setup-stored")
     window.tabs.setCurrentWidget(window.screen("weight_space"))  # a screen draws the open run when shown
+    settle()  # part by part
     assert window.screen("weight_space").disagreement_matrix.shape == (3, 3)
 
     # Select the finished run in the Runs list and compare it: its curve is overlaid on the Compare screen.

@@ -18,7 +18,7 @@ from ensgui.views import weight_space_view
 from ensgui.views.screens import AppContext
 from ensgui.views.theme import PALETTE
 from ensgui.views.weight_space_view import WeightSpaceView
-from support import SHOTS
+from support import SHOTS, open_and_wait
 
 VIRIDIS_DARK = "#440154"  # the heatmap's zero diagonal
 
@@ -33,8 +33,7 @@ def _view(qtbot, context: AppContext, path: Path | None = None) -> WeightSpaceVi
 
 
 def _open(context: AppContext, path: Path) -> None:
-    context.document.open(path)
-    context.document.wait()
+    open_and_wait(context, path)
 
 
 def _stored_probs(path: Path) -> np.ndarray:
