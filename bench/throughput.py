@@ -20,7 +20,7 @@ import torch
 from ensgui.engine.members import SingleMember, StackedMembers
 from ensgui.engine.models import MODELS
 from ensgui.engine.optim import OPTIMIZERS
-from ensgui.engine.training import cross_entropy_per_member
+from ensgui.engine.group_loop import cross_entropy_per_member
 
 SGD = {"lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": False}
 

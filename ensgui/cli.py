@@ -71,12 +71,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.device is not None:
         spec = spec.with_values("", device=args.device)
     path = Workspace(Path(args.out)).new_run_path(spec.name)
+    result = _until_interrupted(lambda stop: run_to_file(spec, path, TaskState([TerminalProgress()], stop),
+                                                         threads=args.threads))
+    return _report(path, result)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from .engine.task_state import TaskState
+    from .tasks.run import resume_run
+
+    path = Path(args.run)
+    result = _until_interrupted(lambda stop: resume_run(path, TaskState([TerminalProgress()], stop),
+                                                        threads=args.threads))
+    return _report(path, result)
+
+
+def _until_interrupted(start):
+    """Run start(stop) with Ctrl-C setting stop: the run stops at its next step, evaluates and stays resumable."""
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        result = run_to_file(spec, path, TaskState([TerminalProgress()], stop), threads=args.threads)
+        return start(stop)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _report(path: Path, result) -> int:
+    """Print the run file and its table; a failed run is one error line (exit 2), a stopped one exits 1."""
     if result.status in ("failed", "diverged") and not path.exists():
         raise EnsguiError(result.error)
     print(path)
@@ -84,6 +105,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_table(path, "test", sys.stdout)
     if result.status in ("failed", "diverged"):
         raise EnsguiError(result.error)
+    if result.status == "cancelled":
+        print(f"stopped; continue it with: ensgui resume {path}", file=sys.stderr)
     return 0 if result.status == "finished" else 1
 
 
@@ -103,6 +126,11 @@ def _print_table(path: Path, split: str, out: TextIO) -> None:
     for k in range(rows):
         cells = [f"{data.curves[n][k, 0]:8.4f} ± {data.curves[n][k, 1]:6.4f}" for n in names]
         out.write(f"{k + 1:4d}  " + "  ".join(cells) + "\n")
+    if data.partial:
+        labels = [run.row_names[r] if r < len(run.row_names) else f"row {r}" for r in sorted(data.partial)]
+        out.write("partial rows (stopped in flight, evaluated as they stood): "
+                  + ", ".join(f"{label} at epoch {data.partial[r]:.2f}" for label, r in zip(labels, sorted(data.partial)))
+                  + "\n")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -197,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="override the spec's seed")
     run.add_argument("--device", default=None, help="override the spec's device (auto, cpu, cuda)")
     run.set_defaults(func=cmd_run)
+    resume = sub.add_parser("resume", help="continue a stopped (cancelled, killed or failed) run in its own file "
+                                           "from its latest checkpoint")
+    resume.add_argument("run", help="the run file (.h5)")
+    resume.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: the run's own, which gives bitwise the numbers of an "
+                             "uninterrupted run on the CPU)")
+    resume.set_defaults(func=cmd_resume)
     sweep = sub.add_parser("sweep", help="train a spec once per gap of the gap loss, measure each net's width, and "
                                          "write the runs and a summary (.sweep.h5)")
     sweep.add_argument("spec", nargs="?", help="a TOML spec; its [loss] becomes the gap loss (last-layer options "

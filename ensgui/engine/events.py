@@ -17,6 +17,8 @@ class RunStarted:
     plan: Plan
     device: str
     row_names: tuple[str, ...]  # one label per ensemble row (member or snapshot)
+    threads: int = 0  # torch's CPU threads: results on the CPU are bitwise reproducible only with the same count
+    resumed_at: int | None = None  # the iteration a resumed run continues from (None: a new run)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class SnapshotTaken:
     step: int  # 0-based index of the last iteration trained before it
     lr: float
     state: Mapping[str, np.ndarray]
+    partial_epoch: float | None = None  # a member stopped in flight: the (fractional) epoch it had reached
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class Evaluated:
     curves: Mapping[str, np.ndarray]  # metric -> (K, 2) mean and std over orders
     member_metrics: Mapping[str, np.ndarray]  # metric -> (K,)
     temperature: float | None = None  # validation-fitted temperature of the full ensemble
+    partial: Mapping[int, float] = field(default_factory=dict)  # row -> epoch reached, for rows of stopped members
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,32 @@ class Artefact:
 
 
 @dataclass(frozen=True)
+class TrainingState:
+    """Where a group of members stands in the shared training loop, with everything needed to go on from there
+    exactly: weights, optimiser state, random generator states, the position in the data order, counters.
+
+    Torch-free (numpy arrays and text), so that storage can write it; engine.checkpoint packs and unpacks it.
+    """
+
+    members: tuple[int, ...]  # the group in flight
+    finished: tuple[int, ...]  # every member whose training has ended, this group's too once it is done
+    epoch: int  # 0-based epoch in progress; the plan's epoch count once the group is done
+    batch: int  # the next batch of that epoch
+    step: int  # iterations the group's members have trained
+    reason: str  # "epoch": an epoch ended; "stop": the user stopped the run mid-epoch
+    elapsed: float  # seconds of training and evaluation the run has spent so far, over all its sessions
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
+    texts: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckpointTaken:
+    """A resumable checkpoint: the run file's writer keeps the latest one beside the file."""
+
+    state: TrainingState
+
+
+@dataclass(frozen=True)
 class SweepPoint:
     """A gap sweep is about to train point `index` (0-based) of `total`; label names its gap ("1", "mean")."""
 
@@ -137,5 +167,5 @@ class RunEnded:
 
 
 Event = Union[RunStarted, LogLine, Progress, Scalar, MemberData, SnapshotTaken, EpochEnded, Evaluated,
-              MarginsMeasured, Artefact, SweepPoint, SweepDone, RunEnded]
+              MarginsMeasured, Artefact, CheckpointTaken, SweepPoint, SweepDone, RunEnded]
 Sink = Callable[[Event], None]

@@ -32,6 +32,14 @@ class MemberGroup(Protocol):
 
     def state(self, k: int) -> dict[str, np.ndarray]: ...
 
+    def stacked_state(self) -> dict[str, np.ndarray]:
+        """Every tensor of every member, stacked along a leading member axis (a checkpoint's weights)."""
+        ...
+
+    def load_stacked_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Copy stacked tensors back in place, so that an optimiser built on this group keeps driving them."""
+        ...
+
 
 class StackedMembers:
     """Members as stacked parameter tensors driven through torch.func.vmap; element-wise optimisers
@@ -66,6 +74,14 @@ class StackedMembers:
         tensors = {**self.params, **self.buffers}
         return {name: t[k].detach().cpu().numpy().copy() for name, t in tensors.items()}
 
+    def stacked_state(self) -> dict[str, np.ndarray]:
+        return {name: t.detach().cpu().numpy().copy() for name, t in {**self.params, **self.buffers}.items()}
+
+    @torch.no_grad()
+    def load_stacked_state(self, arrays: dict[str, np.ndarray]) -> None:
+        for name, tensor in {**self.params, **self.buffers}.items():
+            tensor.copy_(torch.from_numpy(np.asarray(arrays[name])))
+
 
 class SingleMember:
     """One ordinary module shaped like a group of one: the sequential reference path (and BatchNorm's)."""
@@ -88,3 +104,12 @@ class SingleMember:
 
     def state(self, k: int) -> dict[str, np.ndarray]:
         return {name: t.detach().cpu().numpy().copy() for name, t in self.model.state_dict().items()}
+
+    def stacked_state(self) -> dict[str, np.ndarray]:
+        return {name: value[None] for name, value in self.state(0).items()}
+
+    def load_stacked_state(self, arrays: dict[str, np.ndarray]) -> None:
+        # load_state_dict copies into the existing tensors: the optimiser's references stay valid.
+        # np.array: member 0 of a 0-d tensor (BatchNorm's batch count) is a numpy scalar, which torch refuses.
+        self.model.load_state_dict({name: torch.from_numpy(np.array(np.asarray(arrays[name])[0]))
+                                    for name in arrays})

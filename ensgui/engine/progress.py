@@ -43,6 +43,12 @@ class ProgressTracker:
             self._last = now
             self.emit(self.snapshot())
 
+    def resume_from(self, member_done: list[int], epoch: int) -> None:
+        """A resumed run's progress: what each member had done; the ETA counts only steps taken from here."""
+        self.member_done = list(member_done)
+        self.epoch = epoch
+        self._done_at_start = self.done
+
     def start_phase(self, phase: str) -> None:
         """A new phase (e.g. evaluating) measured in its own units from now on."""
         self.phase = phase

@@ -12,7 +12,7 @@ import torch
 from .data import DataSplits, load_splits
 from .errors import CancelledError, DivergedError, EnsguiError, SpecError
 from .evaluation import EvalOptions, ensemble_curves, member_metrics
-from .events import Evaluated, RunEnded, RunStarted, Sink
+from .events import Evaluated, RunEnded, RunStarted, Sink, TrainingState
 from .margin_tracking import final_margins
 from .methods import Method, method_for
 from .metrics import ensemble_log_mean, fit_temperature
@@ -33,6 +33,14 @@ class RunResult:
     elapsed: float
 
 
+@dataclass(frozen=True)
+class Resumption:
+    """What a resumed run continues from: its latest checkpoint and the rows its run file holds."""
+
+    state: TrainingState
+    rows: dict[int, dict[str, np.ndarray]]
+
+
 def resolve_device(name: str) -> torch.device:
     """"auto" picks CUDA when a GPU is visible; asking for CUDA without one is a spec error."""
     if name == "auto":
@@ -47,19 +55,21 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 
 def run_spec(spec: Spec, state: TaskState, threads: int | None = None,
-             stored_runs: StoredRuns | None = None) -> RunResult:
+             stored_runs: StoredRuns | None = None, resume: Resumption | None = None) -> RunResult:
     """Run a spec to the end (or until the state's stop is set), emitting events; never raises for user errors.
 
     stored_runs reads finished run files for methods that start from one (the engine has no h5py): the task
-    layer's run_to_file passes the storage reader. Without it such specs fail with one message.
+    layer's run_to_file passes the storage reader. Without it such specs fail with one message. With resume the
+    run continues from a checkpoint instead of starting afresh, and ends with the numbers of a run never stopped.
     """
     emit = state.emit
     started = time.monotonic()
+    before = resume.state.elapsed if resume is not None else 0.0
     rows = 0
     extra: dict[str, float] = {}
 
     def ended(status: str, error: str = "") -> RunResult:
-        elapsed = time.monotonic() - started
+        elapsed = before + time.monotonic() - started
         emit(RunEnded(status, error, elapsed, extra))
         return RunResult(status, error, rows, elapsed)
 
@@ -78,23 +88,30 @@ def run_spec(spec: Spec, state: TaskState, threads: int | None = None,
         state.log(f"loading {spec.data.name} (train {spec.data['train_size'] or 'all'}, "
                   f"validation {spec.data['val_size']})")
         data = _to_device(load_splits(spec.data.name, spec.data.params, spec.seed), device)
-        emit(RunStarted(given.to_toml(), plan, str(device), tuple(method.row_names(plan))))
+        emit(RunStarted(given.to_toml(), plan, str(device), tuple(method.row_names(plan)), torch.get_num_threads(),
+                        None if resume is None else resume.state.step))
         state.log(f"{spec.method.name}: {plan.members} member(s) x {plan.total_iters} iterations "
-                  f"({plan.epochs} epochs of {plan.iters_per_epoch}) on {device}")
+                  f"({plan.epochs} epochs of {plan.iters_per_epoch}) on {device} with "
+                  f"{torch.get_num_threads()} CPU thread(s)")
         torch.manual_seed(derive_seed(spec.seed, 0, DROPOUT))
         progress = ProgressTracker(emit, plan.members, plan.total_iters)
         ctx = TrainContext(spec, data, device, plan, state, progress, stored_runs)
+        if resume is not None:
+            _continue_from(ctx, resume)
         status = "finished"
+        stopped: dict[int, float] = {}
         try:
             method.train(ctx)
         except CancelledError:
             status = "cancelled"
             emit(progress.snapshot())  # the rate limiter may have held back the last steps
-            state.log(f"cancelled after {progress.done} of {progress.total} member-steps; "
-                      f"{len(ctx.rows)} finished ensemble row(s) kept")
+            finished = len(ctx.rows)
+            stopped = method.stopped_rows(ctx)
+            state.log(f"stopped at {progress.done} of {progress.total} member-steps: {finished} finished and "
+                      f"{len(stopped)} partial row(s) evaluated; the run can be resumed")
         rows = len(ctx.rows)
         if ctx.rows:
-            evaluate_rows(ctx, method, emit)
+            evaluate_rows(ctx, method, emit, method.partial_eval_rows(ctx, stopped) if status != "finished" else {})
         return ended(status)
     except DivergedError as exc:
         return ended("diverged", str(exc))
@@ -108,6 +125,22 @@ def run_spec(spec: Spec, state: TaskState, threads: int | None = None,
         return ended("failed", f"internal error: {type(exc).__name__}: {exc}")
 
 
+def _continue_from(ctx: TrainContext, resume: Resumption) -> None:
+    """Set a resumed run's context where its checkpoint left it: finished members, their rows, the progress."""
+    saved, plan = resume.state, ctx.plan
+    ctx.resume = saved
+    ctx.finished = set(saved.finished)
+    ctx.rows.update(resume.rows)
+    ctx.elapsed_before = saved.elapsed
+    ctx.progress.resume_from([plan.total_iters if m in ctx.finished else saved.step if m in saved.members else 0
+                              for m in range(plan.members)], saved.epoch)
+    where = ("at the end of epoch" if saved.reason == "epoch" else "in epoch") + \
+        f" {saved.epoch if saved.reason == 'epoch' else saved.epoch + 1}"
+    ctx.log(f"resumed {where} (iteration {saved.step} of {plan.total_iters}) of member(s) "
+            f"{', '.join(map(str, saved.members))}; finished before: "
+            f"{', '.join(map(str, saved.finished)) or 'none'}; {len(resume.rows)} stored row(s) read back")
+
+
 def _to_device(data: DataSplits, device: torch.device) -> DataSplits:
     if device.type == "cpu":
         return data
@@ -118,8 +151,10 @@ def _to_device(data: DataSplits, device: torch.device) -> DataSplits:
     return DataSplits(**fields)
 
 
-def evaluate_rows(ctx: TrainContext, method: Method, emit: Sink) -> None:
-    """Predict every finished row on validation and test, then compute the metric-vs-size curves."""
+def evaluate_rows(ctx: TrainContext, method: Method, emit: Sink, partial: dict[int, float] | None = None) -> None:
+    """Predict every stored row on validation and test, then compute the metric-vs-size curves; partial marks
+    the rows of members stopped in flight (row -> epoch reached)."""
+    partial = partial or {}
     ctx.progress.start_phase("predicting")
     has_val = len(ctx.data.val_y) > 0
     predicted = method.predict(ctx, [ctx.data.test_x, ctx.data.val_x] if has_val else [ctx.data.test_x])
@@ -144,9 +179,9 @@ def evaluate_rows(ctx: TrainContext, method: Method, emit: Sink) -> None:
         temperature = float(fit_temperature(ensemble_log_mean(np.log(val_probs.astype(np.float64) + 1e-30)),
                                             val_labels))
         emit(Evaluated("val", val_probs, val_labels, curves["val"], member_metrics(val_probs, val_labels),
-                       temperature))
+                       temperature, partial))
     emit(Evaluated("test", test_probs, test_labels, curves["test"], member_metrics(test_probs, test_labels),
-                   temperature))
+                   temperature, partial))
     ctx.log(f"computing the margins of {len(ctx.rows)} row(s) on every split")
     final_margins(ctx, emit)
 

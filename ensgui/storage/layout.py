@@ -18,6 +18,7 @@ ATTR_HOSTNAME = "hostname"
 ATTR_PROCESS_START = "process_start"  # Linux boot-relative start time of the writer, guards against pid reuse
 ATTR_ELAPSED = "elapsed"
 ATTR_ROW_NAMES = "row_names"
+ATTR_THREADS = "threads"  # torch CPU threads of the (latest) writer: CPU results are bitwise equal only with these
 EXTRA_PREFIX = "extra."  # RunEnded.extra values become root attributes "extra.<name>"
 
 STATUS_RUNNING = "running"
@@ -47,6 +48,7 @@ ATTR_EPOCH = "epoch"
 ATTR_STEP = "step"
 ATTR_LR = "lr"
 ATTR_ROW = "row"
+ATTR_PARTIAL_EPOCH = "partial_epoch"  # a stopped member's weights as they stood: the (fractional) epoch reached
 
 # /eval/<split>/{probs, labels, curves/<metric>, members/<metric>}
 EVAL = "eval"
@@ -55,6 +57,8 @@ LABELS = "labels"
 CURVES = "curves"
 MEMBER_METRICS = "members"
 ATTR_TEMPERATURE = "temperature"
+ATTR_PARTIAL_ROWS = "partial_rows"  # rows of stopped members (a stopped run evaluates them as they stand)
+ATTR_PARTIAL_EPOCHS = "partial_epochs"  # the epoch each of those rows had reached
 HEADLINE_METRICS = ("error", "nll", "cnll", "ece")
 
 # /analysis/<name>: artefacts (engine.events.Artefact); each '/'-separated part of the name is a group

@@ -65,6 +65,7 @@ class EvalData:
     curves: dict[str, np.ndarray]  # metric -> (K, 2) mean and std over member orders
     member_metrics: dict[str, np.ndarray]  # metric -> (K,)
     temperature: float | None
+    partial: dict[int, float] = field(default_factory=dict)  # rows of members stopped in flight -> epoch reached
 
 
 @dataclass
@@ -103,6 +104,7 @@ class SnapshotInfo(NamedTuple):
     step: int
     lr: float
     row: int
+    partial_epoch: float | None = None  # weights of a member stopped in flight (not a snapshot of the plan)
 
 
 # ---------------------------------------------------------------- opening
@@ -271,6 +273,8 @@ def _read_eval(group: h5py.Group, with_probs: bool) -> EvalData:
         curves={name: curves[name][()] for name in curves},
         member_metrics={name: members[name][()] for name in members},
         temperature=None if temperature is None else float(temperature),
+        partial=dict(zip((int(r) for r in group.attrs.get(L.ATTR_PARTIAL_ROWS, ())),
+                         (float(e) for e in group.attrs.get(L.ATTR_PARTIAL_EPOCHS, ())))),
     )
 
 
@@ -335,8 +339,10 @@ def snapshots_in(f: h5py.File) -> list[SnapshotInfo]:
     for member, group in f.get(L.MEMBERS, {}).items():
         for index, snap in group.get(L.SNAPSHOTS, {}).items():
             s = snap.attrs
+            partial = s.get(L.ATTR_PARTIAL_EPOCH)
             out.append(SnapshotInfo(int(member), int(index), int(s.get(L.ATTR_EPOCH, 0)), int(s.get(L.ATTR_STEP, 0)),
-                                    float(s.get(L.ATTR_LR, 0.0)), int(s.get(L.ATTR_ROW, -1))))
+                                    float(s.get(L.ATTR_LR, 0.0)), int(s.get(L.ATTR_ROW, -1)),
+                                    None if partial is None else float(partial)))
     return sorted(out)
 
 
@@ -352,7 +358,7 @@ def read_snapshot(path: Path | str, member: int, index: int) -> dict[str, np.nda
 
 def final_snapshot(path: Path | str, member: int = 0) -> SnapshotInfo | None:
     """A member's last stored snapshot (its final weights), or None when the member stored none."""
-    snapshots = [s for s in list_snapshots(path) if s.member == member]
+    snapshots = [s for s in list_snapshots(path) if s.member == member and s.partial_epoch is None]
     return max(snapshots, key=lambda s: s.index) if snapshots else None
 
 

@@ -20,6 +20,7 @@ from ..engine.width import TraceEstimate, WidthResult
 from . import layout as L
 from .reader import OPEN_OPTIONS, attr_text, attr_value, one_line, process_start, read_artefact, writer_alive
 from .writer import store_artefact
+from .workspace import creating_path
 
 SWEEP_KIND = "gap_sweep"
 SWEEP_FORMAT = 1
@@ -150,6 +151,7 @@ class SummaryFile:
                             (np.nan, np.nan) for p in points]
                     f.create_dataset(name, data=np.array(rows, dtype=np.float64).reshape(len(points), 2))
             os.replace(temporary, self.path)
+            creating_path(self.path).unlink(missing_ok=True)  # the name's reservation (Workspace.new_sweep_path)
         except OSError as exc:
             raise RunFileError(f"cannot write the sweep summary {self.path}: {one_line(exc)}") from None
 

@@ -22,6 +22,11 @@ def default_workspace() -> Path:
     return Path(value).expanduser() if value else Path.home() / "ensgui-runs"
 
 
+def creating_path(path: Path) -> Path:
+    """The hidden name under which a new file is written before it takes its own name (and which reserves it)."""
+    return path.with_name(f".{path.name}.creating")
+
+
 def safe_name(name: str) -> str:
     """A spec name reduced to characters that are safe in file names on every platform."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
@@ -82,13 +87,25 @@ class Workspace:
         return self._unique(safe_name(spec_name), SWEEP_SUFFIX)
 
     def _unique(self, name: str, suffix: str) -> Path:
+        """A free name, reserved by creating its hidden temporary file exclusively: two runs started in the same
+        second, by two processes even, get two names (the writer then writes under the reservation)."""
         stem = f"{datetime.now():%Y%m%d-%H%M%S}-{name}"
-        path = self.folder / f"{stem}{suffix}"
-        n = 2
-        while path.exists():
-            path = self.folder / f"{stem}-{n}{suffix}"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        n = 1
+        while True:
+            path = self.folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
             n += 1
-        return path
+            if path.exists():
+                continue
+            try:
+                with open(creating_path(path), "x"):
+                    pass
+            except FileExistsError:
+                continue
+            if path.exists():  # created by a writer that reserved nothing, after the check above
+                creating_path(path).unlink(missing_ok=True)
+                continue
+            return path
 
 
 Signature = tuple[int, tuple[tuple[str, int, int], ...]]

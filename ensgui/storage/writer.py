@@ -16,10 +16,12 @@ import numpy as np
 import ensgui
 
 from ..engine.errors import RunFileError
-from ..engine.events import (Artefact, Event, EpochEnded, Evaluated, LogLine, MemberData, RunEnded, RunStarted, Scalar,
-                             SnapshotTaken)
+from ..engine.events import (Artefact, CheckpointTaken, Event, EpochEnded, Evaluated, LogLine, MemberData, RunEnded,
+                             RunStarted, Scalar, SnapshotTaken)
 from . import layout as L
+from .checkpoint import FileMark, mark_of, remove_checkpoint, roll_back, write_checkpoint
 from .reader import OPEN_OPTIONS, attr_value, one_line, open_for_append, process_start, writer_alive
+from .workspace import creating_path
 
 STRING = h5py.string_dtype("utf-8")
 PROBS_CHUNK_VALUES = 2**18  # about 1 MiB of float32 per chunk: one member's predictions read in a few chunks
@@ -39,10 +41,13 @@ class RunWriter:
 
     Between those points the file is closed, so a killed process leaves a consistent file that
     holds everything up to the last finished epoch (see docs/hdf5-layout.md for why not SWMR).
+    Checkpoints go beside it (storage.checkpoint). With resume_from, the writer continues an existing run
+    file instead of creating one: it rolls the file back to that checkpoint mark when the run starts.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, resume_from: FileMark | None = None) -> None:
         self.path = Path(path)
+        self.resume_from = resume_from
         self.started = False
         self.ended = False
         self._broken = False
@@ -84,33 +89,97 @@ class RunWriter:
             self.flush()
         elif isinstance(event, EpochEnded):
             self.flush()
+        elif isinstance(event, CheckpointTaken):
+            self._checkpoint(event)
         elif isinstance(event, RunEnded):
             self._end = event
             if event.error:
                 self._log.append(f"{event.status}: {event.error}")
             self.flush()
             self.ended = True
+            if event.status in ("finished", "diverged"):
+                # Nothing left to resume: a finished run is complete, a diverged one would diverge again.
+                remove_checkpoint(self.path)
 
     # ------------------------------------------------------------ writing
 
     def _start(self, event: RunStarted) -> None:
         if self.started:
             return
-        if self.path.exists():
-            self._broken = True
-            raise RunFileError(f"{self.path} already exists; a run file is never overwritten, "
-                               f"choose a new file name")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Mode "w-" fails if the file appeared since the check above: never truncate a run.
-            with h5py.File(self.path, "w-", **OPEN_OPTIONS) as f:
-                self._write_header(f, event)
-                f.flush()
-        except (OSError, ValueError) as exc:
-            self._broken = True
-            raise RunFileError(f"cannot create run file {self.path}: {one_line(exc)}") from None
+        if self.resume_from is not None:
+            self._continue(event, self.resume_from)
+        else:
+            self._create(event)
         self.started = True
         self.flush()
+
+    def _create(self, event: RunStarted) -> None:
+        """Write the header under a hidden temporary name, then link it to the run's name: a process killed
+        meanwhile leaves no half-made run file, and an existing run file is never overwritten."""
+        if self.path.exists():
+            self._fail(f"{self.path} already exists; a run file is never overwritten, choose a new file name")
+        temporary = creating_path(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with h5py.File(temporary, "w", **OPEN_OPTIONS) as f:
+                self._write_header(f, event)
+        except (OSError, ValueError) as exc:
+            if temporary.parent.is_dir():
+                temporary.unlink(missing_ok=True)
+            self._fail(f"cannot create run file {self.path}: {one_line(exc)}")
+        try:
+            _link_exclusively(temporary, self.path)
+        except FileExistsError:
+            self._fail(f"{self.path} appeared while this run was creating it; a run file is never overwritten, "
+                       f"start the run again")
+        except OSError as exc:
+            self._fail(f"cannot create run file {self.path}: {one_line(exc)}")
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def _continue(self, event: RunStarted, mark: FileMark) -> None:
+        """Open a stopped run's file again, as it stood at its checkpoint, and mark it running."""
+        try:
+            with open_for_append(self.path) as f:
+                roll_back(f, mark)
+                self._mark_writer(f, event)
+                f.attrs[L.ATTR_STATUS] = L.STATUS_RUNNING
+        except (OSError, ValueError, KeyError) as exc:
+            self._fail(f"cannot continue run file {self.path}: {one_line(exc)}")
+
+    def _fail(self, message: str) -> None:
+        self._broken = True
+        raise RunFileError(message) from None
+
+    def _mark_writer(self, f: h5py.File, event: RunStarted) -> None:
+        """Who writes the file now (readers tell a live run from a dead one by it) and with how many threads."""
+        a = f.attrs
+        a[L.ATTR_PID] = os.getpid()
+        a[L.ATTR_HOSTNAME] = socket.gethostname()
+        start = process_start(os.getpid())
+        if start is not None:
+            a[L.ATTR_PROCESS_START] = start
+        elif L.ATTR_PROCESS_START in a:
+            del a[L.ATTR_PROCESS_START]
+        if event.threads:
+            a[L.ATTR_THREADS] = int(event.threads)
+
+    def _checkpoint(self, event: CheckpointTaken) -> None:
+        """Write what is buffered, then the checkpoint with the mark of the file as it now stands."""
+        if not self.started or self._broken or self.ended:
+            return
+        try:
+            with open_for_append(self.path) as f:
+                self._write_pending(f)
+                f.flush()
+                mark = mark_of(f)
+        except (OSError, ValueError, KeyError) as exc:
+            self._fail(f"cannot write run file {self.path}: {one_line(exc)}")
+        try:
+            write_checkpoint(self.path, event.state, mark)
+        except RunFileError:
+            self._broken = True
+            raise
 
     def _write_header(self, f: h5py.File, event: RunStarted) -> None:
         plan = event.plan
@@ -122,11 +191,7 @@ class RunWriter:
         a[L.ATTR_STATUS] = L.STATUS_RUNNING
         a[L.ATTR_DEVICE] = event.device
         a[L.ATTR_SPEC] = event.spec_toml
-        a[L.ATTR_PID] = os.getpid()
-        a[L.ATTR_HOSTNAME] = socket.gethostname()
-        start = process_start(os.getpid())
-        if start is not None:
-            a[L.ATTR_PROCESS_START] = start
+        self._mark_writer(f, event)
         a.create(L.ATTR_ROW_NAMES, np.array(list(event.row_names), dtype=object), dtype=STRING)
         schedule = f.create_group(L.SCHEDULE)
         schedule.create_dataset("lr", data=np.asarray(plan.lr, dtype=np.float64))
@@ -205,11 +270,32 @@ def _write_snapshot(f: h5py.File, snap: SnapshotTaken) -> None:
         del f[path]  # a resumed member retakes the snapshot; the newer weights win
     group = f.create_group(path)
     for name, tensor in snap.state.items():
-        group.create_dataset(L.encode_name(name), data=np.asarray(tensor))
+        group.create_dataset(L.encode_name(name), data=np.asarray(tensor), **checksummed(np.asarray(tensor)))
     group.attrs[L.ATTR_EPOCH] = int(snap.epoch)
     group.attrs[L.ATTR_STEP] = int(snap.step)
     group.attrs[L.ATTR_LR] = float(snap.lr)
     group.attrs[L.ATTR_ROW] = int(snap.row)
+    if snap.partial_epoch is not None:
+        group.attrs[L.ATTR_PARTIAL_EPOCH] = float(snap.partial_epoch)
+
+
+def checksummed(array: np.ndarray) -> dict[str, Any]:
+    """HDF5's fletcher32 checksum for a dataset, so that flipped bytes are detected on read; it needs chunks,
+    which a scalar or an empty array cannot have."""
+    return {"fletcher32": True, "chunks": True} if array.ndim and array.size else {}
+
+
+def _link_exclusively(source: Path, target: Path) -> None:
+    """Give source the name target, failing with FileExistsError if target exists (never overwrite)."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        # A file system without hard links: check, then rename (a race of microseconds, not seconds).
+        if target.exists():
+            raise FileExistsError(target) from None
+        os.rename(source, target)
 
 
 def _write_evaluation(f: h5py.File, ev: Evaluated) -> None:
@@ -222,9 +308,9 @@ def _write_evaluation(f: h5py.File, ev: Evaluated) -> None:
         k, n, c = probs.shape
         rows = max(1, min(n, PROBS_CHUNK_VALUES // max(c, 1)))
         group.create_dataset(L.PROBS, data=probs, chunks=(1, rows, c), compression="gzip", compression_opts=1,
-                             shuffle=True)
+                             shuffle=True, fletcher32=True)
     else:
-        group.create_dataset(L.PROBS, data=probs)
+        group.create_dataset(L.PROBS, data=probs, **checksummed(probs))
     group.create_dataset(L.LABELS, data=np.asarray(ev.labels, dtype=np.int64))
     curves = group.create_group(L.CURVES)
     for metric, values in ev.curves.items():
@@ -234,6 +320,10 @@ def _write_evaluation(f: h5py.File, ev: Evaluated) -> None:
         members.create_dataset(metric, data=np.asarray(values, dtype=np.float64))
     if ev.temperature is not None:
         group.attrs[L.ATTR_TEMPERATURE] = float(ev.temperature)
+    if ev.partial:
+        rows = sorted(ev.partial)
+        group.attrs[L.ATTR_PARTIAL_ROWS] = np.asarray(rows, dtype=np.int64)
+        group.attrs[L.ATTR_PARTIAL_EPOCHS] = np.asarray([ev.partial[r] for r in rows], dtype=np.float64)
 
 
 # ---------------------------------------------------------------- artefacts

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..engine.runner import RunResult, run_spec
+from ..engine.errors import RunFileError, SpecError
+from ..engine.runner import Resumption, RunResult, run_spec
 from ..engine.spec import Spec
 from ..engine.task_state import TaskState
+from ..storage.checkpoint import read_resumable
 from ..storage.reader import StoredRunReader
 from ..storage.writer import RunWriter
 
@@ -19,4 +21,27 @@ def run_to_file(spec: Spec, path: Path, state: TaskState, threads: int | None = 
     return run_spec(spec, state.with_sinks([RunWriter(Path(path))], first=True), threads, StoredRunReader())
 
 
-__all__ = ["RunResult", "run_to_file"]
+def resume_run(path: Path, state: TaskState, threads: int | None = None) -> RunResult:
+    """Continue a stopped (cancelled, killed or failed) run in its own file from its latest checkpoint.
+
+    It ends with the numbers the run would have had without the stop: bitwise on the CPU with the thread count
+    the run was started with, which is the default here. Raises RunFileError or SpecError (one line) when the
+    run cannot be resumed; everything after that is reported through the run's status, as for a new run.
+    """
+    path = Path(path)
+    stopped = read_resumable(path)
+    try:
+        spec = Spec.from_toml(stopped.spec_toml)
+    except SpecError as exc:
+        raise RunFileError(f"{path.name} cannot be resumed: its stored spec no longer validates ({exc})") from None
+    if threads is None:
+        threads = stopped.threads
+    elif stopped.threads and threads != stopped.threads:
+        state.log(f"resuming with {threads} CPU thread(s) where the run had {stopped.threads}: the numbers will "
+                  f"differ slightly from an uninterrupted run")
+    writer = RunWriter(path, resume_from=stopped.checkpoint.mark)
+    return run_spec(spec, state.with_sinks([writer], first=True), threads, StoredRunReader(),
+                    Resumption(stopped.checkpoint.state, stopped.rows))
+
+
+__all__ = ["RunResult", "resume_run", "run_to_file"]

@@ -171,6 +171,11 @@ class LiveCurvesPlot(pg.PlotWidget):
         for marks in self._marks.values():
             marks.setData([], [])
 
+    def clear_member(self, member: int) -> None:
+        """Drop one member's points (its marks stay)."""
+        self._series[member] = _MemberSeries()
+        self._curves[member].setData([], [])
+
     def set_reference(self, x: np.ndarray, y: np.ndarray) -> None:
         """A grey dashed curve behind the members (the planned learning rate), not in the legend."""
         item = self.getPlotItem()

@@ -79,6 +79,12 @@ class MainWindow(QMainWindow):
         if not self._busy() and self._attempt("Cannot resume the sweep", lambda: self.controller.resume_sweep(path)):
             self.show_screen("monitor")
 
+    def resume_run(self, path: Path) -> None:
+        """Continue a stopped run in its own file, followed on Monitor; a run that cannot resume says why there."""
+        if not self._busy():
+            self.controller.resume(path)
+            self.show_screen("monitor")
+
     def open_run(self, path: Path) -> None:
         """Show a stored run: its spec read-only on Setup and its results, read in the background."""
         self._show_stored_spec = Path(path)

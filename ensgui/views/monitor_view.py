@@ -9,20 +9,22 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase, QResizeEvent
-from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QSizePolicy, QSlider,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
+                               QSizePolicy, QSlider, QSplitter, QVBoxLayout, QWidget)
 
 from ..engine.errors import EnsguiError
 from ..engine.events import Progress, RunEnded, RunStarted, Scalar, SnapshotTaken
 from ..engine.methods import plan_for
 from ..engine.plan import Plan
 from ..engine.spec import Spec
+from ..storage.checkpoint import has_checkpoint
 from .live_curves import LEGEND_ROWS, LiveCurvesPlot
 from .live_margins_panel import LiveMarginsPanel
 from .screens import AppContext, register_screen
 from .task_panel import TaskPanel
 from .theme import ERROR_STYLE, PATH_COLOR, member_color, status_badge_style
 
+STOP_TEXT = "Stop && evaluate"  # && is one '&' on a button
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default: readable noisy losses, still close to the raw values
 LOG_LINES = 5000
 MAX_MEMBER_BARS = 10  # above this, per-member progress collapses into one summary line
@@ -191,12 +193,21 @@ class MonitorView(QWidget):
         self.smoothing_slider.valueChanged.connect(self._smoothing_changed)
         self.smoothing_slider.setValue(round(DEFAULT_SMOOTHING * 100))
 
-        self.task_panel = TaskPanel(self)
+        self.task_panel = TaskPanel(self, STOP_TEXT, "Stopping…")
         self.progress_bar, self.cancel_button = self.task_panel.progress_bar, self.task_panel.cancel_button
+        self.cancel_button.setToolTip("Stop at the next step, evaluate every member as it stands (marked partial) "
+                                      "and keep a checkpoint: Resume goes on exactly where it stopped")
         self.epoch_label = QLabel("", self)
         self.epoch_label.setMinimumWidth(90)
         self.task_panel.insert_widget(self.epoch_label)
         self.task_panel.cancel_requested.connect(self._cancel_clicked)
+        self.resume_button = QPushButton("Resume", self)
+        self.resume_button.setToolTip("Continue the stopped run in its own file from its last checkpoint")
+        self.resume_button.setVisible(False)
+        self.resume_button.clicked.connect(self._resume_clicked)
+        self.task_panel.add_widget(self.resume_button)
+        self._awaiting_stored = False  # a resumed run's stored curves are being read
+        self._trained = 0.0  # the share of the run's member-steps trained
         self.member_progress = MemberProgress(self)
 
         self.log_view = QPlainTextEdit(self)
@@ -293,15 +304,24 @@ class MonitorView(QWidget):
             return
         self._cancelling = True
         self.controller.cancel()
-        self._set_status("cancelling…")
+        self._set_status("stopping…")
+
+    def _resume_clicked(self) -> None:
+        path = self.controller.current_path
+        if path is not None and not self.controller.is_running():
+            self.context.actions.resume_run(path)
 
     # ------------------------------------------------------------ controller signals
 
-    def _run_starting(self, spec: Spec, path: Path) -> None:
+    def _run_starting(self, spec: Spec | None, path: Path) -> None:
         self._running = True
         self._cancelling = False
-        self.name_label.setText(spec.name)
-        self.details_label.setText(f"{spec.method.name} · requested device {spec.device}")
+        self._awaiting_stored = False
+        self._trained = 0.0
+        self.resume_button.setVisible(False)
+        self.name_label.setText(spec.name if spec is not None else path.stem)
+        self.details_label.setText(f"{spec.method.name} · requested device {spec.device}" if spec is not None
+                                   else "resuming from its checkpoint")
         self.path_label.set_full_text(str(path))
         self.error_label.setVisible(False)
         self.error_label.clear()
@@ -312,6 +332,8 @@ class MonitorView(QWidget):
         self.margins_panel.clear()
         self.task_panel.start("loading data")
         self._set_status("loading data…")
+        if spec is None:
+            return  # a resume: its plan comes with RunStarted
         try:
             plan = plan_for(spec)
         except EnsguiError:
@@ -354,6 +376,11 @@ class MonitorView(QWidget):
         self._show_plan(plan)
         if not self._cancelling:
             self._set_status("training")
+        if started.resumed_at is not None:
+            # The curves before the stop are in the run file: read in the background, put before the live ones.
+            self._awaiting_stored = True
+            self.context.loader.ready.connect(self._stored_curves_read)
+            self._stored_curves_read(path)
 
     def _show_plan(self, plan: Plan) -> None:
         """Curves, planned learning rate and progress bars for a plan (cheap when it is unchanged)."""
@@ -381,6 +408,8 @@ class MonitorView(QWidget):
     def _progress(self, progress: Progress) -> None:
         if not self._running:
             return
+        if progress.phase == "training":
+            self._trained = progress.done / progress.total if progress.total else 0.0
         done = progress.done >= progress.total
         self.task_panel.show_progress(progress, ", evaluating" if done else "")
         if done and not self._cancelling:
@@ -402,16 +431,45 @@ class MonitorView(QWidget):
             plot.extend(member, np.array([p.epoch for p in points]), np.array([p.value for p in points]))
 
     def _snapshot_taken(self, snapshot: SnapshotTaken) -> None:
+        if snapshot.partial_epoch is not None:
+            return  # a stopped member's weights, not a snapshot of the plan
         if snapshot.member < self.lr_plot.members:
             self.lr_plot.mark(snapshot.member, (snapshot.step + 1) / self._iters_per_epoch, snapshot.lr)
+
+    def _stored_curves_read(self, path: Path) -> None:
+        """Put a resumed run's stored curves (up to where it resumed) before the ones it sends live."""
+        if not self._awaiting_stored or path != self.controller.current_path:
+            return
+        run = self.context.loader.get(path)
+        if run is None:
+            return  # read in the background; ready() calls again
+        self.context.loader.ready.disconnect(self._stored_curves_read)
+        self._awaiting_stored = False
+        for name, plot in self.plots.items():
+            for member in range(plot.members):
+                stored = run.metrics.get(member, {}).get(name)
+                live_x, live_y = plot.raw_data(member)
+                if stored is None or not len(stored):
+                    continue
+                # Rows the resumed run has sent live since (or flushed before this read) are not taken twice.
+                before = stored[stored[:, 1] < live_x[0]] if len(live_x) else stored
+                plot.clear_member(member)
+                plot.extend(member, before[:, 1], before[:, 2])
+                plot.extend(member, live_x, live_y)
 
     def _run_finished(self, ended: RunEnded, path: Path) -> None:
         self._running = False
         self._cancelling = False
+        if self._awaiting_stored:
+            self._awaiting_stored = False
+            self.context.loader.ready.disconnect(self._stored_curves_read)
         self._set_status(ended.status)
+        self.resume_button.setVisible(ended.status in ("cancelled", "failed") and not self.controller.is_sweep()
+                                      and has_checkpoint(path))
         if ended.error:
             self.error_label.setText(f"{ended.status}: {ended.error}")
             self.error_label.setVisible(True)
-        self.task_panel.finish(ended.status, ended.elapsed)
+        # A stopped run's bar shows how far it trained, not its evaluation's progress.
+        self.task_panel.finish(ended.status, ended.elapsed, None if ended.status == "finished" else self._trained)
         for plot in self.plots.values():
             plot.redraw()

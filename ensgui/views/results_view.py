@@ -519,6 +519,9 @@ class ResultsView(RunScreen):
         if data is not None and data.probs is not None:
             notes.append(f"{data.probs.shape[1]} objects, {data.probs.shape[2]} classes on the "
                          f"{dict(SPLITS).get(self.split, self.split)} split")
+        if data is not None and data.partial:
+            notes.insert(0, f"{len(data.partial)} partial row(s): the run was stopped in flight and its members "
+                            f"evaluated as they stood; resume it from Runs or Monitor")
         self.temperature_label.setText(" · ".join(notes))
 
     def _run_label(self) -> str:
@@ -598,7 +601,9 @@ class ResultsView(RunScreen):
                 item.setToolTip(label)
             table.setHorizontalHeaderItem(c, item)
         for r in range(n_rows):
-            table.setItem(r, 0, text_item(row_names[r]))
+            partial = data.partial.get(r)
+            label = row_names[r] if partial is None else f"{row_names[r]} (partial: epoch {partial:.2f})"
+            table.setItem(r, 0, text_item(label))
             for c, name in enumerate(names, start=1):
                 values = data.member_metrics[name]
                 if r < values.shape[0]:

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from ..engine.events import (Event, LogLine, MarginsMeasured, Progress, RunEnded, RunStarted, Scalar, SnapshotTaken,
                              SweepDone, SweepPoint)
+from ..engine.errors import EnsguiError
 from ..engine.spec import Spec
 from ..engine.task_state import TaskState
 from .background_job import BackgroundJob, Mailbox, Work
@@ -72,8 +73,32 @@ class EventMailbox(Mailbox[Event]):
         super().put(event)
 
 
-def _run_work(spec: Spec, path: Path, mailbox: EventMailbox, threads: int, job: Job | None) -> Work:
-    """The worker thread's work: runs the spec (or the job, when given) and always ends with one RunEnded."""
+# A single run in the worker thread: given the task state and the torch threads, it trains into its run file.
+RunTask = Callable[[TaskState, int], object]
+
+
+def _spec_task(spec: Spec, path: Path) -> RunTask:
+    def run(state: TaskState, threads: int) -> object:
+        # Imported in the worker: the task loads torch, which the window does not need to appear.
+        from ..tasks.run import run_to_file
+
+        return run_to_file(spec, path, state, threads)
+
+    return run
+
+
+def _resume_task(path: Path) -> RunTask:
+    def run(state: TaskState, threads: int) -> object:
+        from ..tasks.run import resume_run
+
+        # The run's own thread count (threads=None): on the CPU it then ends bitwise as if never stopped.
+        return resume_run(path, state)
+
+    return run
+
+
+def _run_work(task: RunTask, mailbox: EventMailbox, threads: int, job: Job | None) -> Work:
+    """The worker thread's work: runs the task (or the job, when given) and always ends with one RunEnded."""
 
     def work(stop: threading.Event) -> None:
         ended = False
@@ -85,13 +110,13 @@ def _run_work(spec: Spec, path: Path, mailbox: EventMailbox, threads: int, job: 
 
         try:
             if job is None:
-                # Imported in the worker: the task loads torch, which the window does not need to appear.
-                from ..tasks.run import run_to_file
-
-                run_to_file(spec, path, TaskState([relay], stop), threads)
+                task(TaskState([relay], stop), threads)
             else:
                 # Every point of a sweep ends with its own RunEnded: only the job's outcome ends the job.
                 relay(job(mailbox.put, stop, threads))
+        except EnsguiError as exc:  # a run that cannot start (a resume refused): its one-line reason
+            if not ended:
+                mailbox.put(RunEnded("failed", str(exc)))
         except Exception as exc:  # noqa: BLE001 - a sink that fails at the very end must still end the run
             if not ended:
                 mailbox.put(RunEnded("failed", f"{type(exc).__name__}: {exc}"))
@@ -112,7 +137,7 @@ class RunController(QObject):
     `sweep_finished` just before its one `run_finished`.
     """
 
-    run_starting = Signal(object, object)  # Spec, Path: emitted by start(), before data loading
+    run_starting = Signal(object, object)  # Spec (None for a resume: it is read in the worker), Path
     run_started = Signal(object, object)  # RunStarted, Path
     progress = Signal(object)  # the latest Progress
     scalars = Signal(object)  # list[Scalar] since the last drain
@@ -166,23 +191,29 @@ class RunController(QObject):
 
     def start(self, spec: Spec, path: Path) -> None:
         """Start a run in the worker thread; refuses while another run is active."""
-        self._start(spec, Path(path), None)
+        self._start(spec, Path(path), None, _spec_task(spec, Path(path)))
 
-    def _start(self, spec: Spec, path: Path, job: Job | None) -> None:
+    def resume(self, path: Path) -> None:
+        """Continue a stopped run in its own file from its checkpoint (its spec is read in the worker)."""
+        self._start(None, Path(path), None, _resume_task(Path(path)))
+
+    def _start(self, spec: Spec | None, path: Path, job: Job | None, task: RunTask | None = None) -> None:
         if self.is_running():
-            raise RuntimeError("a run is already in progress: cancel it or wait for it to finish first")
+            raise RuntimeError("a run is already in progress: stop it or wait for it to finish first")
         self._path = Path(path)
         self._spec = spec
         self._ended = None
         self._sweep = job is not None
         self._sweep_path = None
         self._mailbox = EventMailbox()
-        work = _run_work(spec, self._path, self._mailbox, self.threads, job)
+        work = _run_work(task, self._mailbox, self.threads, job)
         # run_starting before the thread starts: the GUI prepares without competing with the engine for the GIL.
-        self._background.start(work, f"ensgui-run-{spec.name}", lambda: self.run_starting.emit(spec, self._path))
+        name = spec.name if spec is not None else self._path.stem
+        self._background.start(work, f"ensgui-run-{name}", lambda: self.run_starting.emit(spec, self._path))
 
     def cancel(self) -> None:
-        """Ask the engine to stop before its next batch; finished epochs and snapshots are kept."""
+        """Ask the engine to stop before its next batch: it checkpoints, evaluates the members as they stand
+        and stays resumable."""
         self._background.cancel()
 
     @Slot()

@@ -12,6 +12,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
+from ..storage.checkpoint import RESUMABLE, has_checkpoint
 from ..storage.reader import RunSummary
 from .export import VALUE_ROLE, export_button, table_export_actions
 from .screens import AppContext, register_screen
@@ -97,6 +98,12 @@ class RunsView(QWidget):
         self.compare_button.clicked.connect(self.compare_selected)
         self.compare_button.setEnabled(False)
         top.addWidget(self.compare_button)
+        self.resume_button = QPushButton("Resume", self)
+        self.resume_button.setToolTip("Continue the selected stopped run (cancelled, failed or killed) in its own "
+                                      "file from its last checkpoint")
+        self.resume_button.clicked.connect(self.resume_selected)
+        self.resume_button.setEnabled(False)
+        top.addWidget(self.resume_button)
         self.refresh_button = QPushButton("Refresh", self)
         self.refresh_button.clicked.connect(self.context.index.refresh)
         top.addWidget(self.refresh_button)
@@ -158,9 +165,22 @@ class RunsView(QWidget):
         if paths:
             self.context.actions.compare_runs(paths)
 
+    def resume_selected(self) -> None:
+        path = self.selected_path()
+        if path is not None and self.can_resume(path):
+            self.context.actions.resume_run(path)
+
+    def can_resume(self, path: Path) -> bool:
+        """A stopped run (cancelled, failed, or killed: "incomplete") that left a checkpoint."""
+        row = self.row_of(path)
+        status = self.table.item(row, COLUMNS.index("status")).text() if row >= 0 else ""
+        return status in RESUMABLE and has_checkpoint(path)
+
     def _selection_changed(self) -> None:
-        self.open_button.setEnabled(self.selected_path() is not None)
+        path = self.selected_path()
+        self.open_button.setEnabled(path is not None)
         self.compare_button.setEnabled(len(self.selected_paths()) >= 1)
+        self.resume_button.setEnabled(len(self.selected_paths()) == 1 and path is not None and self.can_resume(path))
 
     def path_at(self, row: int) -> Path | None:
         item = self.table.item(row, 0)
@@ -202,6 +222,7 @@ class RunsView(QWidget):
             row = self.row_of(selected)
             if row >= 0:
                 table.selectRow(row)
+        self._selection_changed()  # a status may have changed under the selection (a run resumed, say)
 
     def _row_items(self, s: RunSummary) -> list[QTableWidgetItem]:
         items: list[QTableWidgetItem] = []

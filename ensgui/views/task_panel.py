@@ -32,14 +32,16 @@ class TaskPanel(QWidget):
 
     cancel_requested = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, cancel_text: str = "Cancel",
+                 cancelling_text: str = "Cancelling…") -> None:
         super().__init__(parent)
+        self.cancel_text, self.cancelling_text = cancel_text, cancelling_text
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setRange(0, RESOLUTION)
         self.progress_bar.setValue(0)
         self.progress_bar.setTextVisible(True)
         self.progress_bar.setFormat("")
-        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button = QPushButton(cancel_text, self)
         self.cancel_button.setMinimumWidth(100)
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self._cancel_clicked)
@@ -49,12 +51,17 @@ class TaskPanel(QWidget):
         self._layout.addWidget(self.cancel_button)
 
     def insert_widget(self, widget: QWidget) -> None:
-        self._layout.insertWidget(self._layout.count() - 1, widget)
+        """Put a widget between the bar and the Cancel button."""
+        self._layout.insertWidget(self._layout.indexOf(self.cancel_button), widget)
+
+    def add_widget(self, widget: QWidget) -> None:
+        """Put a widget after the Cancel button."""
+        self._layout.addWidget(widget)
 
     def start(self, text: str = "starting") -> None:
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat(f"0% — {text}")
-        self.cancel_button.setText("Cancel")
+        self.cancel_button.setText(self.cancel_text)
         self.cancel_button.setEnabled(True)
 
     def show_progress(self, progress: Progress, suffix: str = "") -> None:
@@ -65,24 +72,27 @@ class TaskPanel(QWidget):
     def set_text(self, text: str) -> None:
         self.progress_bar.setFormat(text)
 
-    def finish(self, status: str, elapsed: float | None) -> None:
-        """The task ended: a finished one fills the bar; every one says how it ended and after how long."""
+    def finish(self, status: str, elapsed: float | None, fraction: float | None = None) -> None:
+        """The task ended: a finished one fills the bar, fraction sets how far another one got; every one says
+        how it ended and after how long."""
         if status == "finished":
             self.progress_bar.setValue(RESOLUTION)
+        elif fraction is not None:
+            self.progress_bar.setValue(int(round(RESOLUTION * fraction)))
         percent = self.progress_bar.value() * 100 // RESOLUTION
         self.progress_bar.setFormat(f"{percent}% — {status} after {format_duration(elapsed)}")
-        self.cancel_button.setText("Cancel")
+        self.cancel_button.setText(self.cancel_text)
         self.cancel_button.setEnabled(False)
 
     def reset(self) -> None:
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("")
-        self.cancel_button.setText("Cancel")
+        self.cancel_button.setText(self.cancel_text)
         self.cancel_button.setEnabled(False)
 
     def set_cancelling(self) -> None:
         self.cancel_button.setEnabled(False)
-        self.cancel_button.setText("Cancelling…")
+        self.cancel_button.setText(self.cancelling_text)
 
     def value(self) -> int:
         return self.progress_bar.value()

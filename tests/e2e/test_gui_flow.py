@@ -77,10 +77,19 @@ def test_setup_start_monitor_cancel_and_results(qtbot, tmp_path, screenshot):
     qtbot.waitUntil(lambda: len(finished) == 2, timeout=30000)
     cancelled_end, cancelled_path = finished[1]
     assert cancelled_end.status == "cancelled"
-    screenshot(window, "e2e-4-monitor-cancelled", colors=(STATUS_COLORS["cancelled"][0],))
+    monitor = window.screen("monitor")
+    assert monitor.resume_button.isVisible()
+    screenshot(monitor, "e2e-4-monitor-cancelled", colors=(STATUS_COLORS["cancelled"][0],))
     with h5py.File(cancelled_path, "r") as f:
         assert f.attrs["status"] == "cancelled"
         assert len(f["metrics/0/train_loss"]) > 0
+        assert f["eval/test/probs"].shape[0] == 3  # Stop & evaluate kept every member, as it stood
+    # ... and Results opens on them, marked partial.
+    qtbot.waitUntil(lambda: window.tabs.currentWidget() is window.screen("results")
+                    and window.screen("results").path == cancelled_path, timeout=30000)
+    settle(window.context)
+    assert sorted(window.screen("results").eval_data().partial) == [0, 1, 2]
+    assert "partial row" in window.screen("results").temperature_label.text()
 
     # The Runs list shows both; opening the finished one shows its setup read-only and its results.
     runs = window.screen("runs")

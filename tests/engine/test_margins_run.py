@@ -140,4 +140,6 @@ def test_cancelled_run_keeps_margins_of_finished_rows() -> None:
     assert status == "cancelled"
     computed = list(final_margins(events).values())
     assert sorted(e.split for e in computed) == ["test", "train", "val"]
+    # Member 0 finished; member 1 was stopped before its first step: a random net is no partial row.
     assert all(e.raw.shape[0] == 1 for e in computed)
+    assert not [e for e in events if isinstance(e, SnapshotTaken) and e.partial_epoch is not None]

@@ -189,7 +189,7 @@ def test_read_run_round_trip(tmp_path):
 
     snaps = list_snapshots(path)
     taken = [e for e in events if isinstance(e, SnapshotTaken)]
-    assert snaps == [(e.member, e.index, e.epoch, e.step, e.lr, e.row) for e in taken]
+    assert snaps == [(e.member, e.index, e.epoch, e.step, e.lr, e.row, None) for e in taken]
     assert snaps[0].member == 0 and snaps[1].row == 1
     for e in taken:
         weights = read_snapshot(path, e.member, e.index)

@@ -161,14 +161,14 @@ def test_cancel_ends_run_cancelled_and_keeps_finished_epochs(qtbot, controller, 
     controller.progress.connect(cancel_after_first_epoch)
     controller.start(spec, path)
     qtbot.waitUntil(lambda: bool(clicked), timeout=60_000)
-    assert monitor.status() == "cancelling…"
-    assert monitor.cancel_button.text() == "Cancelling…" and not monitor.cancel_button.isEnabled()
+    assert monitor.status() == "stopping…"
+    assert monitor.cancel_button.text() == "Stopping…" and not monitor.cancel_button.isEnabled()
     assert controller.wait(10_000)  # joins the thread and delivers the rest, run_finished included
     assert time.monotonic() - clicked[0] < 5.0
     assert len(finished) == 1 and not controller.is_running()
     assert finished[0].status == "cancelled"
     assert monitor.status() == "cancelled"
-    assert "cancelled after" in monitor.log_view.toPlainText()
+    assert "stopped at" in monitor.log_view.toPlainText() and "partial row(s) evaluated" in monitor.log_view.toPlainText()
     screenshot(monitor, "monitor-cancelled", colors=(PALETTE[0],))
 
     with h5py.File(path, "r") as f:

@@ -75,6 +75,35 @@ class Method(ABC):
     def train(self, ctx: TrainContext) -> None:
         """Train, storing every finished ensemble row in ctx.rows and emitting events."""
 
+    def stopped_rows(self, ctx: TrainContext) -> dict[int, float]:
+        """After a stop, rows for the members stopped in flight, as they stand: row -> the epoch they reached.
+
+        The default makes a stopped member's weights its next snapshot row (stored as a partial snapshot), so a
+        deep ensemble stopped in its first epoch is still evaluated, member by member.
+        """
+        from ..events import SnapshotTaken
+
+        per = len(ctx.plan.snapshots)
+        stopped: dict[int, float] = {}
+        for member, flight in sorted(ctx.in_flight.items()):
+            taken = sum(1 for row in ctx.rows if row // per == member)
+            if taken >= per or flight.step < 0:
+                continue  # all its rows are finished, or it never took a step (a random net is not a row)
+            row = member * per + taken
+            ctx.rows[row] = flight.weights
+            stopped[row] = flight.epoch
+            ctx.emit(SnapshotTaken(member, taken, row, int(flight.epoch), flight.step,
+                                   float(ctx.plan.lr[max(flight.step, 0)]), flight.weights, flight.epoch))
+        return stopped
+
+    def partial_eval_rows(self, ctx: TrainContext, stopped: dict[int, float]) -> dict[int, float]:
+        """Which rows of the evaluation come from stopped members (row of /eval -> epoch reached).
+
+        The default predicts one evaluation row per stored row, in row order (see predict).
+        """
+        order = sorted(ctx.rows)
+        return {order.index(row): epoch for row, epoch in stopped.items()}
+
     def predict(self, ctx: TrainContext, inputs: list[torch.Tensor]) -> list[np.ndarray]:
         """Probabilities (rows, N, C) float32 of the ensemble on each input set; progress per row.
 

@@ -132,4 +132,4 @@ class CyclicalSGLD(Method):
         ctx.log(f"cSGLD: noise sqrt(2·lr·T/N) with T = {self.params['temperature']} = {noise.temperature:.3g} and "
                 f"N = {noise.train_objects} on {int(noise.sampling.sum())} of {len(noise.sampling)} steps; "
                 f"{ctx.plan.rows} samples")
-        train_on_all_data(ctx, 1, vectorize=False, hooks=TrainHooks(after_step=noise))
+        train_on_all_data(ctx, 1, vectorize=False, hooks=TrainHooks(after_step=noise, generators=(noise.generator,)))

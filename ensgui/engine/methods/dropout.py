@@ -100,6 +100,10 @@ class McDropout(Method):
             ctx.log("model.dropout = 0: every pass equals the deterministic net")
         train_on_all_data(ctx, 1, vectorize=False)
 
+    def partial_eval_rows(self, ctx: TrainContext, stopped: dict[int, float]) -> dict[int, float]:
+        # Every pass runs the one net: if it was stopped in flight, every row is partial.
+        return {i: stopped[0] for i in range(self.samples())} if 0 in stopped else {}
+
     def predict(self, ctx: TrainContext, inputs: list[torch.Tensor]) -> list[np.ndarray]:
         model = ctx.build_model(0, ctx.rows[0], trained=True)
         seed = derive_seed(self.spec.seed, 0, DROPOUT, PREDICTION_STREAM)

@@ -103,7 +103,9 @@ class FastGeometricEnsembling(Method):
         stages = self.stages(ctx.plan.iters_per_epoch)
         hooks = NO_HOOKS
         if self.start_from:
-            hooks = TrainHooks(initial_weights={0: self._stored_weights(ctx)})
+            # A resumed run continues from its checkpoint: the run it started from need not exist any more.
+            if not ctx.trained_before(0):
+                hooks = TrainHooks(initial_weights={0: self._stored_weights(ctx)})
             ctx.log(f"FGE from the final weights of {self.start_from}: {stages.fge_iters} iterations of cycles "
                     f"of {stages.cycle_iters}, with a fresh optimiser (a run file keeps no optimiser state)")
         else:

@@ -144,14 +144,20 @@ class GapBoosting(Method):
                 margins = logit_margins(self._loss_logits(source), ctx.data.train_y).cpu().numpy()
                 gaps = boosting_gaps(margins, str(p["variant"]), clip)
                 hooks = TrainHooks(object_gaps=torch.as_tensor(gaps, dtype=torch.float32, device=ctx.device))
-                ctx.emit(boosting_round(t, gaps, margins, str(p["variant"]), str(p["margins_of"])))
-                ctx.log(f"gap boosting model {t + 1}: mean margin {margins.mean():.4g}, gaps in "
-                        f"[{gaps.min():.4g}, {gaps.max():.4g}] (mean {gaps.mean():.4g})")
-                warning = runaway_warning(previous_gaps, gaps)
-                if warning:
-                    ctx.log(warning)
+                if not ctx.trained_before(t):  # a resumed run stored this round before it stopped
+                    self._announce_round(ctx, t, gaps, margins, previous_gaps)
                 previous_gaps = gaps
             train_members(ctx, [t], [everything], vectorize=False, hooks=hooks)
+
+    def _announce_round(self, ctx: TrainContext, t: int, gaps: np.ndarray, margins: np.ndarray,
+                        previous_gaps: np.ndarray | None) -> None:
+        p = self.params
+        ctx.emit(boosting_round(t, gaps, margins, str(p["variant"]), str(p["margins_of"])))
+        ctx.log(f"gap boosting model {t + 1}: mean margin {margins.mean():.4g}, gaps in "
+                f"[{gaps.min():.4g}, {gaps.max():.4g}] (mean {gaps.mean():.4g})")
+        warning = runaway_warning(previous_gaps, gaps)
+        if warning:
+            ctx.log(warning)
 
     def _loss_logits(self, logits: torch.Tensor) -> torch.Tensor:
         # Gaps act on the logits the loss sees, so margins are measured there too: raw logits for CE and the

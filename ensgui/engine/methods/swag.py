@@ -212,6 +212,17 @@ class Swag(Method):
                 f"{len(ctx.plan.snapshots)} weight vectors will be collected")
         train_on_all_data(ctx, 1, vectorize=False)
 
+    def stopped_rows(self, ctx: TrainContext) -> dict[int, float]:
+        # The Gaussian is fitted to the collected iterates only; the one in flight was never collected.
+        return {}
+
+    def partial_eval_rows(self, ctx: TrainContext, stopped: dict[int, float]) -> dict[int, float]:
+        # Stopped before its last collection, every sample comes from a Gaussian of fewer iterates.
+        if not ctx.in_flight or not ctx.rows:
+            return {}
+        epoch = max(flight.epoch for flight in ctx.in_flight.values())
+        return {i: epoch for i in range(self.samples())}
+
     def moments(self, ctx: TrainContext) -> tuple[SwagMoments, list[str]]:
         """The moments of the collected snapshots in the order they were taken (also after a cancel)."""
         names = parameter_names(ctx.build_model(0))
