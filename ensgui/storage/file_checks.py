@@ -224,38 +224,36 @@ class _Patience:
 # ---------------------------------------------------------------- the structure a reader expects
 
 
-def child(parent: h5py.Group, name: str) -> h5py.Group | h5py.Dataset | None:
-    """A member of a group, or None when it is absent."""
-    return parent.get(name)
-
-
 def where(parent: h5py.Group, name: str) -> str:
     """The full in-file path of a (possibly absent) member."""
     return f"{parent.name.rstrip('/')}/{name}"
 
 
-def group_at(parent: h5py.Group, name: str, required: bool = False) -> h5py.Group | None:
-    """A subgroup, None when absent and not required; FileDamage when something else stands in its place."""
-    item = child(parent, name)
+def _member(parent: h5py.Group, name: str, kind: type, required: bool) -> Any:
+    """A member of the kind asked for (h5py.Group or h5py.Dataset), None when absent and not required;
+    FileDamage when it is missing though required, or something else stands in its place."""
+    item = parent.get(name)
     if item is None:
         if required:
             raise FileDamage(f"{where(parent, name)} is missing")
         return None
-    if not isinstance(item, h5py.Group):
-        raise FileDamage(f"{where(parent, name)} is a dataset where a group belongs")
+    if not isinstance(item, kind):
+        raise FileDamage(f"{where(parent, name)} is {_object_name(type(item))} where {_object_name(kind)} belongs")
     return item
+
+
+def _object_name(kind: type) -> str:
+    return {h5py.Group: "a group", h5py.Dataset: "a dataset"}.get(kind, "a named datatype")
+
+
+def group_at(parent: h5py.Group, name: str, required: bool = False) -> h5py.Group | None:
+    """A subgroup (None when absent and not required), checked to be a group."""
+    return _member(parent, name, h5py.Group, required)
 
 
 def dataset_at(parent: h5py.Group, name: str, required: bool = False) -> h5py.Dataset | None:
-    """A dataset, None when absent and not required; FileDamage when a group stands in its place."""
-    item = child(parent, name)
-    if item is None:
-        if required:
-            raise FileDamage(f"{where(parent, name)} is missing")
-        return None
-    if not isinstance(item, h5py.Dataset):
-        raise FileDamage(f"{where(parent, name)} is a group where a dataset belongs")
-    return item
+    """A dataset (None when absent and not required), checked to be a dataset."""
+    return _member(parent, name, h5py.Dataset, required)
 
 
 def subgroups(group: h5py.Group) -> Iterator[tuple[str, h5py.Group]]:
