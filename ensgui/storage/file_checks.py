@@ -138,7 +138,7 @@ def _open_failure(path: Path, exc: OSError, size: int, noun: str) -> UnreadableF
         return UnreadableFile(path, f"is held by another program ({text})", "try again when its writer has finished",
                               busy=True)
     if "signature not found" in text and not _starts_as_hdf5(path):
-        return UnreadableFile(path, f"is not an HDF5 file, so not a readable ensgui {noun}",
+        return UnreadableFile(path, f"is not a readable ensgui {noun}: it is not an HDF5 file",
                               f"give a {noun} that ensgui wrote")
     return UnreadableFile(path, f"is damaged: HDF5 cannot open it ({text})", RERUN, may_pass=True)
 

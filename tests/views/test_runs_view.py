@@ -107,7 +107,7 @@ def test_corrupted_file_goes_to_the_problems_line(qtbot, workspace_copy):
     view = _view(qtbot, folder)
     assert view.table.rowCount() == 3
     assert not view.problems_label.isHidden()
-    assert "unreadable: 20990101-000000-broken.h5 is not an HDF5 file" in view.problems_label.text()
+    assert "unreadable: 20990101-000000-broken.h5 is not a readable ensgui run file" in view.problems_label.text()
     assert "1 file" in view.problems_label.text()
     assert {view.path_at(r) for r in range(3)} == {*workspace_copy.values(), broken}
     assert _cell(view, view.row_of(broken), "status").text() == "unreadable"
