@@ -7,11 +7,14 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TYPE_CHECKING, Sequence, TextIO
 
 from . import __version__
 from .engine.errors import EnsguiError
-from .text import format_duration
+from .text import format_duration, printable
+
+if TYPE_CHECKING:
+    from .storage.reader import RunData
 
 EXIT_USER_ERROR = 2
 
@@ -111,10 +114,15 @@ def _report(path: Path, result) -> int:
 
 
 def _print_table(path: Path, split: str, out: TextIO) -> None:
-    from .engine.methods import curve_order_note
     from .storage.reader import read_run
 
-    run = read_run(path, with_probs=False)
+    _print_eval(read_run(path, with_probs=False), split, out)
+
+
+def _print_eval(run: RunData, split: str, out: TextIO) -> None:
+    """A split's metrics against ensemble size, as a table."""
+    from .engine.methods import curve_order_note
+
     data = run.eval.get(split)
     if data is None or not data.curves:
         out.write(f"no {split} evaluation stored (status {run.summary.status})\n")
@@ -197,9 +205,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     if is_sweep_path(args.run):
         _print_sweep(Path(args.run), sys.stdout)
         return 0
-    run = read_run(Path(args.run), with_probs=False)
+    # The probabilities are checked (row by row, not kept), so that damage in them is found here, not on a later open.
+    run = read_run(Path(args.run), with_probs=False, check_probs=True)
     s = run.summary
-    print(f"# {s.path.name}: status {s.status}, method {s.method}, dataset {s.dataset}, model {s.model}, "
+    print(f"# {printable(s.path.name)}: status {s.status}, method {s.method}, dataset {s.dataset}, model {s.model}, "
           f"created {s.created}, device {s.device}"
           + (f", {run.elapsed:.1f} s" if run.elapsed else ""))
     if run.error:
@@ -207,7 +216,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(run.spec_toml.rstrip())
     print()
     for split in args.split:
-        _print_table(Path(args.run), split, sys.stdout)
+        _print_eval(run, split, sys.stdout)
     return 0
 
 

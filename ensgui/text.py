@@ -1,8 +1,10 @@
-"""How numbers and durations are written, in the window and on the terminal alike."""
+"""How numbers, durations and text from files are written, in the window and on the terminal alike."""
 
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 
 MISSING = "–"  # an en dash: a missing value reads as missing, not as zero
 
@@ -33,4 +35,28 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-__all__ = ["MISSING", "fmt", "fmt_mean_std", "format_duration"]
+# A terminal escape sequence (CSI "ESC [ ... letter", OSC "ESC ] ... BEL or ESC \\", or ESC and one character):
+# removed whole, since dropping only the ESC would leave its tail ("[31m") in the text.
+_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?|\x9b[0-?]*[ -/]*[@-~]", re.DOTALL)
+_LINE_BREAKS = re.compile(r"[\r\n\t\v\f\u2028\u2029\x85]+")
+
+
+def printable(text: str, lines: bool = False) -> str:
+    """Text read from a file made safe to print or show: escape sequences and control characters removed, so a
+    stored string cannot move the cursor, retitle the terminal or fake another line; line breaks and tabs become
+    spaces unless `lines` keeps them (a stored spec's TOML)."""
+    if text.isprintable():  # nearly every string: one C-speed scan (the log of a run has thousands of lines)
+        return text
+    text = _ESCAPE.sub("", text)
+    if not lines:
+        text = _LINE_BREAKS.sub(" ", text)
+    keep = "\n\t" if lines else ""
+    return "".join(c for c in text if c in keep or not _is_control(c))
+
+
+def _is_control(c: str) -> bool:
+    # Cc: C0 and C1 controls, DEL; Cf bidirectional overrides and the like reorder what a reader sees.
+    return unicodedata.category(c) in ("Cc", "Cf") and c not in "\u200d"
+
+
+__all__ = ["MISSING", "fmt", "fmt_mean_std", "format_duration", "printable"]

@@ -11,7 +11,7 @@ import numpy as np
 from ..engine.events import Artefact
 from ..engine.interpolation import InterpolationResult, snapshot_name
 from . import layout as L
-from .reader import SnapshotInfo, artefacts_in, open_run
+from .reader import SnapshotInfo, artefacts_in, read_run_file
 from .writer import store_artefact
 
 INTERPOLATION_ARTEFACT = "interpolation"
@@ -64,8 +64,7 @@ def interpolations_in(f: h5py.File) -> dict[str, StoredInterpolation]:
 
 def read_interpolations(path: Path | str) -> dict[str, StoredInterpolation]:
     """Every stored interpolation of a run, label -> (curves, attributes), in the order they were stored."""
-    with open_run(path) as f:
-        return interpolations_in(f)
+    return read_run_file(path, interpolations_in)
 
 
 def interpolation_meta(a: SnapshotInfo, b: SnapshotInfo, train_objects: int, **extra: Any) -> dict[str, Any]:

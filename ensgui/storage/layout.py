@@ -60,6 +60,10 @@ ATTR_TEMPERATURE = "temperature"
 ATTR_PARTIAL_ROWS = "partial_rows"  # rows of stopped members (a stopped run evaluates them as they stand)
 ATTR_PARTIAL_EPOCHS = "partial_epochs"  # the epoch each of those rows had reached
 HEADLINE_METRICS = ("error", "nll", "cnll", "ece")
+# Curves every evaluation defines, so NaN in them is damage; the others are NaN where undefined (AUROC when every
+# object is right or every one wrong, cnll_val without a validation split). Infinity is damage in every curve.
+DEFINED_CURVES = ("error", "nll", "cnll", "brier", "ece")
+PROBABILITY_TOLERANCE = 1e-3  # stored probabilities lie in [0, 1] up to float32 rounding
 
 # /analysis/<name>: artefacts (engine.events.Artefact); each '/'-separated part of the name is a group
 ANALYSIS = "analysis"
@@ -80,6 +84,9 @@ BOOSTING_GAPS = "gaps"  # float32 (R, N_train)
 BOOSTING_MARGINS = "margins"  # float32 (R, N_train): the training margins the gaps came from
 ATTR_VARIANT = "variant"
 ATTR_MARGINS_OF = "margins_of"
+
+# A gap sweep's summary (storage.sweep_store) says what it is with this root attribute "kind", not with "format".
+SWEEP_KIND = "gap_sweep"
 
 # /log: one UTF-8 string per line
 LOG = "log"

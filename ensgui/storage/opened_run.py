@@ -6,8 +6,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
+
 from ..engine.events import Artefact
-from .reader import (MarginsData, RunData, SnapshotInfo, artefacts_in, margins_in, open_run, run_data_in,
+from .reader import (MarginsData, RunData, SnapshotInfo, artefacts_in, margins_from, read_run_file, run_data_in,
                      snapshots_in)
 
 FileStamp = tuple[int, int]  # (mtime in ns, size): a file with the same stamp holds the same run
@@ -49,9 +51,13 @@ def open_run_file(path: Path | str, with_probs: bool = True) -> OpenedRun:
     """Read a run file whole; RunFileError with one line when it cannot be read."""
     path = Path(path)
     stamp = file_stamp(path)
-    with open_run(path) as f:
-        return OpenedRun(path, stamp, run_data_in(f, path, with_probs), snapshots_in(f), artefacts_in(f),
-                         margins_in(f))
+
+    def read(f: h5py.File) -> OpenedRun:
+        artefacts = artefacts_in(f)
+        return OpenedRun(path, stamp, run_data_in(f, path, with_probs), snapshots_in(f), artefacts,
+                         margins_from(artefacts))
+
+    return read_run_file(path, read)
 
 
 __all__ = ["FileStamp", "OpenedRun", "file_stamp", "open_run_file"]

@@ -6,10 +6,11 @@ import os
 import socket
 import time
 import tomllib
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator, NamedTuple, TypeVar
 
 import h5py
 import numpy as np
@@ -17,14 +18,17 @@ import numpy as np
 from ..engine.errors import RunFileError
 from ..engine.events import Artefact
 from ..engine.spec import Spec
+from ..text import printable
 from . import layout as L
+from .file_checks import (FLOAT, INTEGER, OPEN_OPTIONS, RERUN, TEXT, FileDamage, UnreadableFile, check_dataset,
+                          check_finite, dataset_at, group_at, number_attr, number_name, one_line, opened, read_dataset,
+                          read_file, shown, subgroups, text_attr, text_list_attr, values)
+
+T = TypeVar("T")
+RUN_FILE = "run file"
 
 # A writer on another machine cannot be asked whether it lives; a file untouched this long is taken for dead.
 FOREIGN_WRITER_TIMEOUT_S = 600.0
-
-# h5py >= 3.5 can switch off HDF5's file locks; without that a reader holding the file open makes
-# the writer's next open fail (and the other way round). Both sides use these options.
-OPEN_OPTIONS: dict[str, Any] = {"locking": False} if h5py.version.version_tuple >= (3, 5) else {}
 
 # HDF5 refuses to open a file for writing while the same process holds it open read-only: the GUI thread
 # reading a run's summary for the Runs list must delay a flush, not fail the run. Reads last milliseconds.
@@ -112,41 +116,45 @@ class SnapshotInfo(NamedTuple):
 
 @contextmanager
 def open_run(path: Path | str) -> Iterator[h5py.File]:
-    """Open a run file read-only; every way it can be unreadable becomes one RunFileError line."""
+    """Open a run file read-only, once (read_run_file retries a file caught mid-write); every way it can be
+    unreadable, at the open or while the body reads it, becomes one RunFileError line (an UnreadableFile)."""
     path = Path(path)
-    if not path.exists():
-        raise RunFileError(f"{path} does not exist")
-    if path.is_dir():
-        raise RunFileError(f"{path} is a folder, not an ensgui run file")
-    try:
-        f = h5py.File(path, "r", **OPEN_OPTIONS)
-    except OSError as exc:
-        raise RunFileError(f"{path} is not a readable ensgui run file (truncated or not HDF5): "
-                           f"{one_line(exc)}") from None
-    try:
-        fmt = f.attrs.get(L.ATTR_FORMAT)
-        if fmt is None:
-            raise RunFileError(f"{path} is an HDF5 file but not an ensgui run file (no '{L.ATTR_FORMAT}' attribute)")
-        if int(fmt) > L.FORMAT:
-            raise RunFileError(f"{path} has run file format {int(fmt)}, newer than the {L.FORMAT} this ensgui "
-                               f"reads; update ensgui")
-        try:
-            yield f
-        except RunFileError:
-            raise
-        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
-            # A file cut short after its header (or caught mid-write) fails only when a dataset is read;
-            # h5py reports a half-written group index as RuntimeError.
-            raise RunFileError(f"{path} is damaged and cannot be read (truncated or caught mid-write): "
-                               f"{one_line(exc)}") from None
-    finally:
-        f.close()
+    with opened(path, RUN_FILE) as f:
+        check_run_format(f, path)
+        yield f
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception's message on one line (HDF5's span several)."""
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+def read_run_file(path: Path | str, read: Callable[[h5py.File], T]) -> T:
+    """read(f) of a run file open read-only, retried briefly when the file is caught while its writer writes it."""
+    path = Path(path)
+
+    def checked(f: h5py.File) -> T:
+        check_run_format(f, path)
+        return read(f)
+
+    return read_file(path, RUN_FILE, checked)
+
+
+def check_run_format(f: h5py.File, path: Path) -> None:
+    """UnreadableFile unless the file says it is a run file of a format this ensgui reads."""
+    value = f.attrs.get(L.ATTR_FORMAT)
+    if value is None:
+        if f.attrs.get("kind") in (L.SWEEP_KIND, L.SWEEP_KIND.encode()):
+            raise UnreadableFile(path, "is a gap-sweep summary, not a run file",
+                                 "show it under a name that ends in .sweep.h5")
+        # may_pass: a file caught while its writer creates it has no attributes yet.
+        raise UnreadableFile(path, f"is an HDF5 file but not an ensgui run file (no '{L.ATTR_FORMAT}' attribute)",
+                             "give a run file that ensgui wrote", may_pass=True)
+    try:
+        number = number_attr(f.attrs, L.ATTR_FORMAT, int, 0)
+    except FileDamage:
+        number = 0
+    if number < 1:
+        raise UnreadableFile(path, f"is damaged: its format attribute {shown(value)} is not a format number "
+                                   f"(a whole number from 1 on)", RERUN)
+    if number > L.FORMAT:
+        raise UnreadableFile(path, f"has run file format {number}, newer than the {L.FORMAT} this ensgui reads",
+                             "open it with a newer ensgui")
 
 
 def attr_text(value: Any) -> str:
@@ -156,6 +164,11 @@ def attr_text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
+
+
+def attr_line(attrs: h5py.AttributeManager, name: str) -> str:
+    """A text attribute to show on one line: control characters and escape sequences removed."""
+    return printable(text_attr(attrs, name))
 
 
 # ---------------------------------------------------------------- writer liveness
@@ -194,14 +207,14 @@ def _process_alive(pid: int, started: int | None) -> bool:
 
 
 def writer_alive(attrs: h5py.AttributeManager, path: Path) -> bool:
-    """Whether the process that wrote a "running" file can still be writing it."""
-    pid = attrs.get(L.ATTR_PID)
-    host = attr_text(attrs.get(L.ATTR_HOSTNAME))
+    """Whether the process that wrote a "running" file can still be writing it (FileDamage, a ValueError, when its
+    pid is no number)."""
+    pid = number_attr(attrs, L.ATTR_PID, int, None)
+    host = text_attr(attrs, L.ATTR_HOSTNAME)
     if pid is None:
         return False
     if host == socket.gethostname():
-        started = attrs.get(L.ATTR_PROCESS_START)
-        return _process_alive(int(pid), None if started is None else int(started))
+        return _process_alive(pid, number_attr(attrs, L.ATTR_PROCESS_START, int, None))
     try:
         age = time.time() - path.stat().st_mtime
     except OSError:
@@ -213,68 +226,151 @@ def writer_alive(attrs: h5py.AttributeManager, path: Path) -> bool:
 
 
 def _status(f: h5py.File, path: Path) -> str:
-    status = attr_text(f.attrs.get(L.ATTR_STATUS)) or L.STATUS_RUNNING
+    status = attr_line(f.attrs, L.ATTR_STATUS) or L.STATUS_RUNNING
     if status == L.STATUS_RUNNING and not writer_alive(f.attrs, path):
         return L.STATUS_INCOMPLETE
     return status
 
 
+def _spec_text(f: h5py.File) -> str:
+    """The stored spec's TOML, printable line by line."""
+    return printable(text_attr(f.attrs, L.ATTR_SPEC, required=True), lines=True)
+
+
 def _spec_sections(spec_toml: str) -> dict[str, Any]:
     try:
         return tomllib.loads(spec_toml)
-    except tomllib.TOMLDecodeError:
-        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise FileDamage(f"its stored spec is not valid TOML ({one_line(exc)})") from None
 
 
 def _section_name(values: dict[str, Any], section: str) -> str:
     table = values.get(section)
-    return str(table.get("name", "")) if isinstance(table, dict) else ""
+    return printable(str(table.get("name", ""))) if isinstance(table, dict) else ""
 
 
-def _summary(f: h5py.File, path: Path) -> RunSummary:
+def _summary(f: h5py.File, path: Path, test_curves: dict[str, np.ndarray] | None = None) -> RunSummary:
+    """The summary of an open run; test_curves when they have been read already (else the headline ones are)."""
     a = f.attrs
-    values = _spec_sections(attr_text(a.get(L.ATTR_SPEC)))
-    rows = f[L.SCHEDULE].attrs.get(L.ATTR_ROWS, 0) if L.SCHEDULE in f else 0
-    headline: dict[str, float] = {}
-    curves_path = f"{L.eval_path('test')}/{L.CURVES}"
-    if curves_path in f:
-        curves = f[curves_path]
-        for metric in L.HEADLINE_METRICS:
-            if metric in curves and curves[metric].shape[0] > 0:
-                headline[metric] = float(curves[metric][-1, 0])
+    values = _spec_sections(_spec_text(f))
+    schedule = group_at(f, L.SCHEDULE)
+    curves = _headline_curves(f) if test_curves is None else test_curves
     return RunSummary(
         path=path,
-        name=str(values.get("name") or path.stem),
+        name=printable(str(values.get("name") or path.stem)),
         status=_status(f, path),
         method=_section_name(values, "method"),
         dataset=_section_name(values, "data"),
         model=_section_name(values, "model"),
-        created=attr_text(a.get(L.ATTR_CREATED)),
-        rows=int(rows),
-        device=attr_text(a.get(L.ATTR_DEVICE)),
-        headline=headline,
+        created=attr_line(a, L.ATTR_CREATED),
+        rows=number_attr(schedule.attrs, L.ATTR_ROWS, int, 0) if schedule is not None else 0,
+        device=attr_line(a, L.ATTR_DEVICE),
+        headline={metric: float(curves[metric][-1, 0]) for metric in L.HEADLINE_METRICS if metric in curves},
     )
 
 
 def read_summary(path: Path | str) -> RunSummary:
     """What a run list shows: name, status, method, data, model, when, and the headline test metrics."""
     path = Path(path)
-    with open_run(path) as f:
-        return _summary(f, path)
+    return read_run_file(path, lambda f: _summary(f, path))
 
 
-def _read_eval(group: h5py.Group, with_probs: bool) -> EvalData:
-    temperature = group.attrs.get(L.ATTR_TEMPERATURE)
-    curves = group.get(L.CURVES, {})
-    members = group.get(L.MEMBER_METRICS, {})
+# ---------------------------------------------------------------- evaluations, checked as they are read
+
+
+def _splits(f: h5py.File) -> dict[str, h5py.Group]:
+    """The /eval/<split> groups."""
+    group = group_at(f, L.EVAL)
+    return dict(subgroups(group)) if group is not None else {}
+
+
+def _headline_curves(f: h5py.File) -> dict[str, np.ndarray]:
+    """The test curves a run list shows, checked."""
+    split = _splits(f).get("test")
+    curves = group_at(split, L.CURVES) if split is not None else None
+    if curves is None:
+        return {}
+    return _read_curves(curves, [m for m in L.HEADLINE_METRICS if m in curves], None)
+
+
+def _read_curves(group: h5py.Group, names: list[str], probs: h5py.Dataset | None) -> dict[str, np.ndarray]:
+    """Curves (K, 2) of one split, each checked: rows, one per ensemble size, as many as the probabilities have (or
+    as the first curve), no NaN where the metric is always defined, no infinity anywhere."""
+    out: dict[str, np.ndarray] = {}
+    rows, source = (probs.shape[0], probs.name) if probs is not None else (None, "")
+    for name in names:
+        ds = dataset_at(group, name, required=True)
+        check_dataset(ds, FLOAT, (None, 2))
+        if ds.shape[0] == 0:
+            raise FileDamage(f"{ds.name} has no rows")
+        if rows is None:
+            rows, source = ds.shape[0], ds.name
+        if ds.shape[0] != rows:
+            raise FileDamage(f"{ds.name} has {ds.shape[0]} rows but {source} has {rows}; both have one per "
+                             f"ensemble row")
+        out[name] = values(ds)
+        _check_curve(ds.name, name, out[name])
+    return out
+
+
+def _check_curve(where: str, metric: str, curve: np.ndarray) -> None:
+    """No NaN in a curve every evaluation defines, no infinity in any."""
+    check_finite(where, curve if metric in L.DEFINED_CURVES else curve[~np.isnan(curve)])
+
+
+def _check_probs(name: str, probs: np.ndarray) -> None:
+    """Stored probabilities are finite and in [0, 1]."""
+    check_finite(name, probs)
+    if probs.size and (probs.min() < 0 or probs.max() > 1 + L.PROBABILITY_TOLERANCE):
+        raise FileDamage(f"{name} holds values outside [0, 1] (from {probs.min():.4g} to {probs.max():.4g}), which "
+                         f"are no probabilities")
+
+
+def _read_probs(probs: h5py.Dataset, keep: bool) -> np.ndarray | None:
+    """The probabilities, checked; without keep they are checked one row at a time and dropped (`show`)."""
+    if keep:
+        out = values(probs)
+        _check_probs(probs.name, out)
+        return out
+    for row in range(probs.shape[0]):
+        _check_probs(f"{probs.name} row {row}", values(probs, row))
+    return None
+
+
+def _read_labels(group: h5py.Group, probs: h5py.Dataset | None) -> np.ndarray:
+    """The labels of a split, checked against the probabilities: one per object, each a class index."""
+    labels = read_dataset(group, L.LABELS, INTEGER, (None,), required=probs is not None)
+    if labels is None:
+        return np.zeros(0, dtype=np.int64)
+    name = f"{group.name}/{L.LABELS}"
+    if probs is not None and len(labels) != probs.shape[1]:
+        raise FileDamage(f"{probs.name} has {probs.shape[1]} objects but {name} has {len(labels)} labels")
+    classes = probs.shape[2] if probs is not None else None
+    if labels.size and (labels.min() < 0 or (classes is not None and labels.max() >= classes)):
+        bad = labels.min() if labels.min() < 0 else labels.max()
+        raise FileDamage(f"{name} holds the label {bad}, outside the classes 0..{(classes or 1) - 1}"
+                         + (f" of {probs.name}" if probs is not None else ""))
+    return labels
+
+
+def _read_eval(group: h5py.Group, with_probs: bool, check_probs: bool = False) -> EvalData:
+    """One split's evaluation, checked; the probabilities kept with with_probs, else checked with check_probs."""
+    probs = dataset_at(group, L.PROBS)
+    if probs is not None:
+        check_dataset(probs, FLOAT, (None, None, None))
+    rows = probs.shape[0] if probs is not None else None
+    labels = _read_labels(group, probs)
+    curves = group_at(group, L.CURVES)
+    members = group_at(group, L.MEMBER_METRICS)
+    kept = _read_probs(probs, with_probs) if probs is not None and (with_probs or check_probs) else None
     return EvalData(
-        probs=group[L.PROBS][()] if with_probs and L.PROBS in group else None,
-        labels=group[L.LABELS][()] if L.LABELS in group else np.zeros(0, dtype=np.int64),
-        curves={name: curves[name][()] for name in curves},
-        member_metrics={name: members[name][()] for name in members},
-        temperature=None if temperature is None else float(temperature),
-        partial=dict(zip((int(r) for r in group.attrs.get(L.ATTR_PARTIAL_ROWS, ())),
-                         (float(e) for e in group.attrs.get(L.ATTR_PARTIAL_EPOCHS, ())))),
+        probs=kept,
+        labels=labels,
+        curves=_read_curves(curves, list(curves), probs) if curves is not None else {},
+        member_metrics={name: read_dataset(members, name, FLOAT, (rows,)) for name in members}
+        if members is not None else {},
+        temperature=number_attr(group.attrs, L.ATTR_TEMPERATURE, float, None),
+        partial=_partial_rows(group.attrs),
     )
 
 
@@ -285,43 +381,77 @@ def _parse_spec(text: str) -> Spec | None:
         return None
 
 
-def read_run(path: Path | str, with_probs: bool = True) -> RunData:
-    """Everything in a run file but the snapshot weights (read those with read_snapshot)."""
+def read_run(path: Path | str, with_probs: bool = True, check_probs: bool = False) -> RunData:
+    """Everything in a run file but the snapshot weights (read those with read_snapshot). Without with_probs the
+    probabilities are left out, and with check_probs still read row by row to check them (`ensgui show`)."""
     path = Path(path)
-    with open_run(path) as f:
-        return run_data_in(f, path, with_probs)
+    return read_run_file(path, lambda f: run_data_in(f, path, with_probs, check_probs))
 
 
-def run_data_in(f: h5py.File, path: Path, with_probs: bool = True) -> RunData:
+def _read_metrics(f: h5py.File) -> dict[int, dict[str, np.ndarray]]:
+    """/metrics/<member>/<name>, each (n, 3) [global_step, epoch, value], by member number."""
+    group = group_at(f, L.METRICS)
+    if group is None:
+        return {}
+    metrics = {number_name(group, member): {name: read_dataset(of_member, name, FLOAT, (None, 3))
+                                            for name in of_member}
+               for member, of_member in subgroups(group)}
+    return dict(sorted(metrics.items()))
+
+
+def _read_log(f: h5py.File) -> list[str]:
+    """/log, each line printable."""
+    lines = read_dataset(f, L.LOG, TEXT, (None,), required=False)
+    return [] if lines is None else [printable(attr_text(line)) for line in lines]
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """/schedule as read: planned learning rates, snapshot iterations and the plan's sizes."""
+
+    lr: np.ndarray
+    snapshots: np.ndarray
+    iters_per_epoch: int = 0
+    epochs: int = 0
+    members: int = 0
+
+
+def _read_schedule(f: h5py.File) -> _Schedule:
+    """/schedule, checked (empty when the file has none)."""
+    group = group_at(f, L.SCHEDULE)
+    if group is None:
+        return _Schedule(np.zeros(0), np.zeros(0, dtype=np.int64))
+    return _Schedule(read_dataset(f, L.SCHEDULE_LR, FLOAT, (None,)),
+                     read_dataset(f, L.SCHEDULE_SNAPSHOTS, INTEGER, (None,)),
+                     *(number_attr(group.attrs, name, int, 0)
+                       for name in (L.ATTR_ITERS_PER_EPOCH, L.ATTR_EPOCHS, L.ATTR_MEMBERS)))
+
+
+def run_data_in(f: h5py.File, path: Path, with_probs: bool = True, check_probs: bool = False) -> RunData:
     """read_run of a file that is already open."""
     a = f.attrs
-    summary = _summary(f, path)
-    spec_toml = attr_text(a.get(L.ATTR_SPEC))
-    schedule = f[L.SCHEDULE] if L.SCHEDULE in f else None
-    metrics: dict[int, dict[str, np.ndarray]] = {}
-    for member, group in sorted(f.get(L.METRICS, {}).items(), key=lambda item: int(item[0])):
-        metrics[int(member)] = {name: group[name][()] for name in group}
-    evaluations = {split: _read_eval(group, with_probs) for split, group in f.get(L.EVAL, {}).items()}
-    log = [attr_text(line) for line in f[L.LOG][()]] if L.LOG in f else []
-    elapsed = a.get(L.ATTR_ELAPSED)
-    extra = {key[len(L.EXTRA_PREFIX):]: float(a[key]) for key in a if key.startswith(L.EXTRA_PREFIX)}
+    evaluations = {split: _read_eval(group, with_probs, check_probs) for split, group in _splits(f).items()}
+    test = evaluations.get("test")
+    spec_toml = _spec_text(f)
+    schedule = _read_schedule(f)
     return RunData(
         path=path,
-        summary=summary,
+        summary=_summary(f, path, test.curves if test is not None else {}),
         spec_toml=spec_toml,
         spec=_parse_spec(spec_toml),
-        error=attr_text(a.get(L.ATTR_ERROR)),
-        lr=schedule["lr"][()] if schedule is not None else np.zeros(0),
-        snapshots=schedule["snapshots"][()] if schedule is not None else np.zeros(0, dtype=np.int64),
-        iters_per_epoch=int(schedule.attrs.get(L.ATTR_ITERS_PER_EPOCH, 0)) if schedule is not None else 0,
-        epochs=int(schedule.attrs.get(L.ATTR_EPOCHS, 0)) if schedule is not None else 0,
-        members=int(schedule.attrs.get(L.ATTR_MEMBERS, 0)) if schedule is not None else 0,
-        row_names=[attr_text(n) for n in a.get(L.ATTR_ROW_NAMES, [])],
-        metrics=metrics,
+        error=attr_line(a, L.ATTR_ERROR),
+        lr=schedule.lr,
+        snapshots=schedule.snapshots,
+        iters_per_epoch=schedule.iters_per_epoch,
+        epochs=schedule.epochs,
+        members=schedule.members,
+        row_names=text_list_attr(a, L.ATTR_ROW_NAMES),
+        metrics=_read_metrics(f),
         eval=evaluations,
-        log=log,
-        elapsed=None if elapsed is None else float(elapsed),
-        extra=extra,
+        log=_read_log(f),
+        elapsed=number_attr(a, L.ATTR_ELAPSED, float, None),
+        extra={key[len(L.EXTRA_PREFIX):]: number_attr(a, key, float, 0.0) for key in a
+               if key.startswith(L.EXTRA_PREFIX)},
     )
 
 
@@ -329,31 +459,48 @@ def run_data_in(f: h5py.File, path: Path, with_probs: bool = True) -> RunData:
 
 def list_snapshots(path: Path | str) -> list[SnapshotInfo]:
     """Every stored snapshot as (member, index, epoch, step, lr, row), by member then index."""
-    with open_run(path) as f:
-        return snapshots_in(f)
+    return read_run_file(path, snapshots_in)
+
+
+def _snapshot_info(member: int, index: int, snap: h5py.Group) -> SnapshotInfo:
+    """A snapshot group's attributes, checked."""
+    s = snap.attrs
+    return SnapshotInfo(member, index, number_attr(s, L.ATTR_EPOCH, int, 0), number_attr(s, L.ATTR_STEP, int, 0),
+                        number_attr(s, L.ATTR_LR, float, 0.0), number_attr(s, L.ATTR_ROW, int, -1),
+                        number_attr(s, L.ATTR_PARTIAL_EPOCH, float, None))
+
+
+def _partial_rows(attrs: h5py.AttributeManager) -> dict[int, float]:
+    """The rows of a stopped run's members in flight and the epoch each reached (none in other runs)."""
+    rows = np.asarray(attrs.get(L.ATTR_PARTIAL_ROWS, ()), dtype=np.int64).ravel()
+    epochs = np.asarray(attrs.get(L.ATTR_PARTIAL_EPOCHS, ()), dtype=np.float64).ravel()
+    if len(rows) != len(epochs):
+        raise FileDamage(f"the attributes '{L.ATTR_PARTIAL_ROWS}' and '{L.ATTR_PARTIAL_EPOCHS}' differ in length")
+    return {int(r): float(e) for r, e in zip(rows, epochs)}
 
 
 def snapshots_in(f: h5py.File) -> list[SnapshotInfo]:
     """list_snapshots of a file that is already open."""
     out: list[SnapshotInfo] = []
-    for member, group in f.get(L.MEMBERS, {}).items():
-        for index, snap in group.get(L.SNAPSHOTS, {}).items():
-            s = snap.attrs
-            partial = s.get(L.ATTR_PARTIAL_EPOCH)
-            out.append(SnapshotInfo(int(member), int(index), int(s.get(L.ATTR_EPOCH, 0)), int(s.get(L.ATTR_STEP, 0)),
-                                    float(s.get(L.ATTR_LR, 0.0)), int(s.get(L.ATTR_ROW, -1)),
-                                    None if partial is None else float(partial)))
+    members = group_at(f, L.MEMBERS)
+    for member_name, member in subgroups(members) if members is not None else ():
+        snapshots = group_at(member, L.SNAPSHOTS)
+        for index_name, snap in subgroups(snapshots) if snapshots is not None else ():
+            out.append(_snapshot_info(number_name(members, member_name), number_name(snapshots, index_name), snap))
     return sorted(out)
 
 
 def read_snapshot(path: Path | str, member: int, index: int) -> dict[str, np.ndarray]:
     """The weights of one snapshot, parameter name -> array, as the engine's load_state takes them."""
-    with open_run(path) as f:
+
+    def read(f: h5py.File) -> dict[str, np.ndarray]:
         where = L.snapshot_path(member, index)
         if where not in f:
             raise RunFileError(f"{path} has no snapshot {index} of member {member}")
-        group = f[where]
-        return {L.decode_name(name): group[name][()] for name in group}
+        group = group_at(f, where, required=True)
+        return {L.decode_name(name): values(dataset_at(group, name, required=True)) for name in group}
+
+    return read_run_file(path, read)
 
 
 def final_snapshot(path: Path | str, member: int = 0) -> SnapshotInfo | None:
@@ -372,36 +519,48 @@ def read_final_weights(path: Path | str) -> dict[str, np.ndarray]:
 
 def read_margins(path: Path | str) -> dict[str, MarginsData]:
     """The stored final margins by split ("train", "val", "test"); empty for a run that has none (older files)."""
-    with open_run(path) as f:
-        return margins_in(f)
+    return read_run_file(path, margins_in)
+
+
+def _margins(name: str, artefact: Artefact) -> MarginsData:
+    """One split's margins artefact; FileDamage when one of its arrays is missing."""
+    lacking = [key for key in (L.MARGINS_RAW, L.MARGINS_NORMALIZED, L.LABELS) if key not in artefact.arrays]
+    if lacking:
+        raise FileDamage(f"/{L.artefact_path(name)} lacks {', '.join(lacking)}")
+    a = artefact.arrays
+    return MarginsData(raw=a[L.MARGINS_RAW], normalized=a[L.MARGINS_NORMALIZED], labels=a[L.LABELS])
 
 
 def margins_in(f: h5py.File) -> dict[str, MarginsData]:
     """The final margins of an open run file, from its artefacts margins/<split>."""
+    return margins_from(artefacts_in(f, L.MARGINS_ARTEFACT))
+
+
+def margins_from(artefacts: dict[str, Artefact]) -> dict[str, MarginsData]:
+    """The final margins among artefacts already read, by split."""
     prefix = f"{L.MARGINS_ARTEFACT}/"
-    return {name[len(prefix):]: MarginsData(raw=a.arrays[L.MARGINS_RAW], normalized=a.arrays[L.MARGINS_NORMALIZED],
-                                            labels=a.arrays[L.LABELS])
-            for name, a in artefacts_in(f, L.MARGINS_ARTEFACT).items()}
+    return {name[len(prefix):]: _margins(name, a) for name, a in artefacts.items() if name.startswith(prefix)}
 
 
 def has_margins(path: Path | str) -> bool:
     """Whether a run file stores final margins (cheap: opens the file and looks for the group)."""
-    with open_run(path) as f:
-        return L.MARGINS in f and len(f[L.MARGINS]) > 0
+    return read_run_file(path, lambda f: L.MARGINS in f and len(f[L.MARGINS]) > 0)
 
 
 def mean_train_margin(path: Path | str, row: int = 0) -> float:
     """Mean raw training margin of one ensemble row: the "gap = mean margin of a trained net" of methods.md 6."""
     where = f"{L.margins_path('train')}/{L.MARGINS_RAW}"
-    with open_run(path) as f:
+
+    def read(f: h5py.File) -> np.ndarray:
         if where not in f:
             raise RunFileError(f"{path} has no stored training margins ({where}): it ended before its margins "
                                f"were computed or was made by an older ensgui; pick a finished run, or run it again")
-        raw = f[where]
+        raw = dataset_at(f, where, required=True)
         if not 0 <= row < raw.shape[0]:
             raise RunFileError(f"{path} has margins of rows 0..{raw.shape[0] - 1}, not of row {row}; pick one of those")
-        values = raw[row]
-    return float(np.mean(values, dtype=np.float64))
+        return values(raw, row)
+
+    return float(np.mean(read_run_file(path, read), dtype=np.float64))
 
 
 @dataclass
@@ -470,16 +629,21 @@ def artefacts_in(f: h5py.File, prefix: str = "") -> dict[str, Artefact]:
     for name, leaf in _leaves(group, prefix):
         if not name:
             continue  # an empty /analysis
-        arrays = {key: item[()] for key, item in leaf.items() if isinstance(item, h5py.Dataset)}
-        attrs = {key: attr_value(value) for key, value in leaf.attrs.items()}
+        arrays = {key: values(item) for key, item in leaf.items() if isinstance(item, h5py.Dataset)}
+        attrs = {key: shown_attr(value) for key, value in leaf.attrs.items()}
         out[name] = Artefact(name, arrays, attrs)
     return out
 
 
+def shown_attr(value: Any) -> Any:
+    """An HDF5 attribute as a plain value to show: as attr_value, with text made printable."""
+    value = attr_value(value)
+    return printable(value) if isinstance(value, str) else value
+
+
 def read_artefacts(path: Path | str, prefix: str = "") -> dict[str, Artefact]:
     """Every artefact of a run file under /analysis/<prefix> (all of them without a prefix)."""
-    with open_run(path) as f:
-        return artefacts_in(f, prefix)
+    return read_run_file(path, lambda f: artefacts_in(f, prefix))
 
 
 def read_artefact(path: Path | str, name: str) -> Artefact | None:

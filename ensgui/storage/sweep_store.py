@@ -17,12 +17,16 @@ from ..engine.errors import RunFileError
 from ..engine.events import Artefact
 from ..engine.spec import Spec
 from ..engine.width import TraceEstimate, WidthResult
+from ..text import printable
 from . import layout as L
-from .reader import OPEN_OPTIONS, attr_text, attr_value, one_line, process_start, read_artefact, writer_alive
+from .file_checks import FLOAT, TEXT, FileDamage, UnreadableFile, number_attr, read_dataset, read_file, text_attr
+from .reader import (OPEN_OPTIONS, attr_line, attr_text, one_line, process_start, read_artefact, shown_attr,
+                     writer_alive)
 from .writer import store_artefact
 from .workspace import creating_path
 
-SWEEP_KIND = "gap_sweep"
+SWEEP_KIND = L.SWEEP_KIND
+SWEEP_FILE = "gap-sweep summary"
 SWEEP_FORMAT = 1
 WIDTH_ARTEFACT = "width"  # /analysis/width: attributes only (trace means, standard errors, probe counts)
 WIDTH = f"{L.ANALYSIS}/{WIDTH_ARTEFACT}"
@@ -162,43 +166,48 @@ class SummaryFile:
 def read_sweep(path: Path | str) -> SweepData:
     """A gap sweep's summary file; RunFileError with one line for a missing, foreign or damaged file."""
     path = Path(path)
-    if not path.is_file():
-        raise RunFileError(f"{path} does not exist or is not a file")
-    try:
-        f = h5py.File(path, "r", **OPEN_OPTIONS)
-    except OSError as exc:
-        raise RunFileError(f"{path} is not a readable gap-sweep file (truncated or not HDF5): {one_line(exc)}") \
-            from None
-    try:
-        a = f.attrs
-        if attr_text(a.get("kind")) != SWEEP_KIND:
-            raise RunFileError(f"{path} is not a gap-sweep summary (no kind = '{SWEEP_KIND}'); open run files with "
-                               f"`ensgui show` on the run itself")
-        if int(a.get("sweep_format", 0)) > SWEEP_FORMAT:
-            raise RunFileError(f"{path} has sweep format {int(a['sweep_format'])}, newer than the {SWEEP_FORMAT} this "
-                               f"ensgui reads; update ensgui")
-        arrays = {name: f[name][()] for name in ("gaps", *STRINGS, *SCALARS, *TRACES)}
-        n = arrays["gaps"].shape[0]
-        if any(len(v) != n for v in arrays.values()) or any(arrays[t].shape != (n, 2) for t in TRACES):
-            raise RunFileError(f"{path} is damaged: its datasets have different numbers of points")
-        status = attr_text(a.get("status")) or "running"
-        if status == "running" and not writer_alive(a, path):
-            status = L.STATUS_INCOMPLETE
-        known = {"kind", "sweep_format", "spec", "created", "status", "requested", "error", "width_objects"}
-        return SweepData(
-            path=path, spec_toml=attr_text(a.get("spec")), created=attr_text(a.get("created")), status=status,
-            requested=attr_text(a.get("requested")), error=attr_text(a.get("error")),
-            width_objects=int(a.get("width_objects", 0)), gaps=np.asarray(arrays["gaps"], dtype=np.float64),
-            **{name: [attr_text(v) for v in arrays[name]] for name in STRINGS},
-            **{name: np.asarray(arrays[name], dtype=np.float64) for name in (*SCALARS, *TRACES)},
-            extra={k: attr_value(v) for k, v in a.items() if k not in known},
-        )
-    except RunFileError:
-        raise
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise RunFileError(f"{path} is damaged and cannot be read as a gap sweep: {one_line(exc)}") from None
-    finally:
-        f.close()
+    return read_file(path, SWEEP_FILE, lambda f: _sweep_in(f, path))
+
+
+def _check_sweep_kind(a: h5py.AttributeManager, path: Path) -> None:
+    """UnreadableFile unless the file says it is a gap-sweep summary of a format this ensgui reads."""
+    if attr_text(a.get("kind")) != SWEEP_KIND:
+        raise UnreadableFile(path, f"is not a gap-sweep summary (no kind = '{SWEEP_KIND}')",
+                             "show a run file under a name that ends in .h5 but not .sweep.h5")
+    version = number_attr(a, "sweep_format", int, 0)
+    if version > SWEEP_FORMAT:
+        raise UnreadableFile(path, f"has sweep format {version}, newer than the {SWEEP_FORMAT} this ensgui reads",
+                             "open it with a newer ensgui")
+
+
+def _sweep_arrays(f: h5py.File) -> dict[str, np.ndarray]:
+    """Every per-point dataset, checked: text or numbers as the layout says, and one entry per point in each."""
+    arrays = {name: read_dataset(f, name, FLOAT, (None,)) for name in ("gaps", *SCALARS)}
+    arrays.update({name: read_dataset(f, name, TEXT, (None,)) for name in STRINGS})
+    arrays.update({name: read_dataset(f, name, FLOAT, (None, 2)) for name in TRACES})
+    n = arrays["gaps"].shape[0]
+    if any(len(v) != n for v in arrays.values()):
+        raise FileDamage("its datasets have different numbers of points")
+    return arrays
+
+
+def _sweep_in(f: h5py.File, path: Path) -> SweepData:
+    """read_sweep of a file that is open."""
+    a = f.attrs
+    _check_sweep_kind(a, path)
+    arrays = _sweep_arrays(f)
+    status = attr_line(a, "status") or "running"
+    if status == "running" and not writer_alive(a, path):
+        status = L.STATUS_INCOMPLETE
+    known = {"kind", "sweep_format", "spec", "created", "status", "requested", "error", "width_objects"}
+    return SweepData(
+        path=path, spec_toml=printable(text_attr(a, "spec"), lines=True), created=attr_line(a, "created"),
+        status=status, requested=attr_line(a, "requested"), error=attr_line(a, "error"),
+        width_objects=number_attr(a, "width_objects", int, 0), gaps=np.asarray(arrays["gaps"], dtype=np.float64),
+        **{name: [printable(attr_text(v)) for v in arrays[name]] for name in STRINGS},
+        **{name: np.asarray(arrays[name], dtype=np.float64) for name in (*SCALARS, *TRACES)},
+        extra={k: shown_attr(v) for k, v in a.items() if k not in known},
+    )
 
 
 # ---------------------------------------------------------------- small helpers

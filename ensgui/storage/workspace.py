@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from ..engine.errors import RunFileError
+from .file_checks import UnreadableFile
 from .reader import RunSummary, read_summary
 
 WORKSPACE_ENV = "ENSGUI_WORKSPACE"
@@ -44,8 +46,17 @@ def _created_key(summary: RunSummary) -> float:
             return 0.0
 
 
+@dataclass(frozen=True)
+class UnreadableRun:
+    """A file of the workspace that looks like a run file but cannot be read, and why."""
+
+    path: Path
+    reason: str  # a predicate of the file: "is damaged: ...", "is a named pipe (FIFO), not a regular file"
+    line: str  # "unreadable: <name> <reason>; <fix>", what a list of runs shows
+
+
 class Workspace:
-    """A folder of run files; runs() lists the readable ones and keeps a line for each that is not."""
+    """A folder of run files; runs() lists the readable ones and keeps the unreadable ones apart, each with why."""
 
     def __init__(self, folder: Path | str) -> None:
         self.folder = Path(folder).expanduser()
@@ -53,20 +64,26 @@ class Workspace:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunFileError(f"cannot create the workspace folder {self.folder}: {exc.strerror or exc}") from None
-        self.problems: list[str] = []
+        self.unreadable: list[UnreadableRun] = []
+
+    @property
+    def problems(self) -> list[str]:
+        """One line per unreadable file of the last listing."""
+        return [u.line for u in self.unreadable]
 
     def runs(self) -> list[RunSummary]:
-        """Summaries of every *.h5 in the folder, newest first; unreadable files are listed in self.problems."""
+        """Summaries of every *.h5 in the folder, newest first; the files that cannot be read (damaged, truncated,
+        a named pipe, ...) are kept in self.unreadable, so that one bad file never hides the others."""
         summaries: list[RunSummary] = []
-        problems: list[str] = []
+        unreadable: list[UnreadableRun] = []
         for path in sorted(self.folder.glob(f"*{SUFFIX}")):
-            if not path.is_file() or is_sweep_path(path):
+            if path.is_dir() or is_sweep_path(path):
                 continue
             try:
                 summaries.append(read_summary(path))
-            except RunFileError as exc:
-                problems.append(str(exc))
-        self.problems = problems
+            except UnreadableFile as exc:
+                unreadable.append(UnreadableRun(path, exc.reason, exc.listing_line()))
+        self.unreadable = unreadable
         summaries.sort(key=lambda s: (_created_key(s), s.path.name), reverse=True)
         return summaries
 

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 
 from ..storage.checkpoint import RESUMABLE, has_checkpoint
 from ..storage.reader import RunSummary
+from ..storage.workspace import UnreadableRun
 from .export import VALUE_ROLE, export_button, table_export_actions
 from .screens import AppContext, register_screen
 from .theme import ERROR_STYLE, fmt, status_color
@@ -62,14 +63,15 @@ def _number_key(value: object) -> tuple[int, float]:
 
 @register_screen("runs", "Runs", order=80)
 class RunsView(QWidget):
-    """Lists the workspace; double click (or Open) opens a run, Compare the selected ones. Unreadable files go to
-    a problems line."""
+    """Lists the workspace; double click (or Open) opens a run, Compare the selected ones. An unreadable file has a
+    row of its own (status "unreadable", why in its tooltip) and a line under the table."""
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
         self.workspace = context.workspace
         self.summaries: list[RunSummary] = []
+        self.unreadable: list[UnreadableRun] = []
         self.problems: list[str] = []
         self._build()
         context.index.observe(self._listing_changed)
@@ -146,8 +148,9 @@ class RunsView(QWidget):
     def _listing_changed(self) -> None:
         listing = self.context.index.listing
         self.summaries = listing.summaries
+        self.unreadable = listing.unreadable
         self.problems = listing.problems
-        self._fill(self.summaries)
+        self._fill(self.summaries, self.unreadable)
         self._show_problems(self.problems)
 
     def selected_path(self) -> Path | None:
@@ -204,20 +207,22 @@ class RunsView(QWidget):
 
     # ------------------------------------------------------------ filling
 
-    def _fill(self, summaries: list[RunSummary]) -> None:
+    def _fill(self, summaries: list[RunSummary], unreadable: list[UnreadableRun]) -> None:
         selected = self.selected_path()
         table = self.table
         sort_column = table.horizontalHeader().sortIndicatorSection()
         sort_order = table.horizontalHeader().sortIndicatorOrder()
         # Sorting while rows are inserted would move them under the loop's feet.
         table.setSortingEnabled(False)
-        table.setRowCount(len(summaries))
-        for r, s in enumerate(summaries):
-            for c, item in enumerate(self._row_items(s)):
+        rows = [self._row_items(s) for s in summaries] + [self._unreadable_items(u) for u in unreadable]
+        table.setRowCount(len(rows))
+        for r, items in enumerate(rows):
+            for c, item in enumerate(items):
                 table.setItem(r, c, item)
         table.setSortingEnabled(True)
         table.sortByColumn(sort_column, sort_order)
-        self.count_label.setText(f"{len(summaries)} run{'s' if len(summaries) != 1 else ''}")
+        self.count_label.setText(f"{len(summaries)} run{'s' if len(summaries) != 1 else ''}"
+                                 + (f", {len(unreadable)} unreadable" if unreadable else ""))
         if selected is not None:
             row = self.row_of(selected)
             if row >= 0:
@@ -225,6 +230,7 @@ class RunsView(QWidget):
         self._selection_changed()  # a status may have changed under the selection (a run resumed, say)
 
     def _row_items(self, s: RunSummary) -> list[QTableWidgetItem]:
+        """A row for a readable run: its summary and headline metrics."""
         items: list[QTableWidgetItem] = []
         texts = {"name": s.name, "status": s.status, "method": s.method, "dataset": s.dataset, "model": s.model,
                  "created": s.created.replace("T", " ")}
@@ -242,21 +248,23 @@ class RunsView(QWidget):
                 item.setData(VALUE_ROLE, None if value is None else float(value))
             if column in ("members",) or column in HEADLINE_COLUMNS:
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
             items.append(item)
-        name_item = items[0]
-        name_item.setData(PATH_ROLE, str(s.path))
-        name_item.setToolTip(str(s.path))
-        status_item = items[COLUMNS.index("status")]
-        color = status_color(s.status)
-        if color is not None:
-            status_item.setForeground(color)
-            font = QFont(status_item.font())
-            font.setBold(True)
-            status_item.setFont(font)
+        _finish_row(items, s.path, s.status)
+        items[0].setToolTip(str(s.path))
+        return items
+
+    def _unreadable_items(self, unreadable: UnreadableRun) -> list[QTableWidgetItem]:
+        """A row for a file that cannot be read: its name, "unreadable", and why when hovered. Opening it shows the
+        reason on the Results screen as well."""
+        items = [_SortItem({"name": unreadable.path.name, "status": "unreadable"}.get(column, ""))
+                 for column in COLUMNS]
+        _finish_row(items, unreadable.path, "unreadable")
+        for item in items:
+            item.setToolTip(unreadable.line)
         return items
 
     def _show_problems(self, problems: list[str]) -> None:
+        """The unreadable files' lines under the table (the first few; all of them when hovered)."""
         if not problems:
             self.problems_label.hide()
             self.problems_label.setText("")
@@ -274,6 +282,20 @@ class RunsView(QWidget):
         path = self.path_at(item.row())
         if path is not None:
             self.context.actions.open_run(path)
+
+
+def _finish_row(items: list[QTableWidgetItem], path: Path, status: str) -> None:
+    """What every row has: read-only cells, its file in the name cell, and its status in the status colour."""
+    for item in items:
+        item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+    items[0].setData(PATH_ROLE, str(path))
+    status_item = items[COLUMNS.index("status")]
+    color = status_color(status)
+    if color is not None:
+        status_item.setForeground(color)
+        font = QFont(status_item.font())
+        font.setBold(True)
+        status_item.setFont(font)
 
 
 __all__ = ["COLUMNS", "RunsView"]

@@ -23,6 +23,7 @@ STATUS_COLORS: dict[str, tuple[str, str]] = {
     "failed": ("#b71c1c", "#ffebee"),
     "diverged": ("#b71c1c", "#ffebee"),
     "incomplete": ("#e65100", "#fff3e0"),
+    "unreadable": ("#b71c1c", "#ffebee"),  # a file of the workspace that cannot be read (Runs lists it, with why)
 }
 
 ERROR_COLOR = "#c62828"

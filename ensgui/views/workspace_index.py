@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from ..storage.reader import RunSummary
-from ..storage.workspace import Signature, Workspace, folder_signature
+from ..storage.workspace import Signature, UnreadableRun, Workspace, folder_signature
 from .worker_queue import WorkerQueue
 
 POLL_MS = 3000
@@ -22,13 +22,14 @@ class Listing:
 
     summaries: list[RunSummary] = field(default_factory=list)  # newest first
     sweeps: list[Path] = field(default_factory=list)  # newest first
-    problems: list[str] = field(default_factory=list)  # one line per unreadable file
+    problems: list[str] = field(default_factory=list)  # one line per unreadable file (or the folder's own problem)
+    unreadable: list[UnreadableRun] = field(default_factory=list)  # the files behind those lines, by name
 
 
 def scan(workspace: Workspace, _stop: threading.Event) -> Listing:
     """Read every summary of the folder (the worker's job)."""
     summaries = workspace.runs()
-    return Listing(summaries, workspace.sweeps(), list(workspace.problems))
+    return Listing(summaries, workspace.sweeps(), workspace.problems, list(workspace.unreadable))
 
 
 class WorkspaceIndex(QObject):

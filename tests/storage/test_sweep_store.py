@@ -237,7 +237,7 @@ def test_read_sweep_refuses_what_is_not_a_sweep(tmp_path, write_run):
         read_sweep(tmp_path / "none.sweep.h5")
     garbage = tmp_path / "garbage.sweep.h5"
     garbage.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 50)
-    with pytest.raises(RunFileError, match="not a readable gap-sweep file"):
+    with pytest.raises(RunFileError, match="is damaged: HDF5 cannot open it"):
         read_sweep(garbage)
     with pytest.raises(RunFileError, match="is not a gap-sweep summary"):
         read_sweep(write_run())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -99,3 +102,46 @@ def test_same_file_sees_through_links_and_relative_parts(tmp_path):
     assert same_file(run, tmp_path / "sub" / ".." / "a.h5")
     assert same_file(run, tmp_path / "link.h5")
     assert not same_file(run, tmp_path / "b.h5")
+
+
+@contextmanager
+def no_hang(seconds: int):
+    """Fail instead of blocking for ever (opening a named pipe waits for a writer)."""
+    def fail(*_):
+        raise TimeoutError(f"still blocked after {seconds} s")
+    previous = signal.signal(signal.SIGALRM, fail)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_broken_files_are_listed_as_unreadable_beside_the_good_ones(tmp_path, write_run):
+    ws = Workspace(tmp_path / "runs")
+    good = [write_run(ws.folder / f"good-{i}.h5", spec=small_spec(name=f"good {i}")) for i in range(2)]
+    scalar_curve = write_run(ws.folder / "scalar-curve.h5")
+    with h5py.File(scalar_curve, "a") as f:
+        del f["eval/test/curves/error"]
+        f["eval/test/curves/error"] = 0.5  # was an IndexError that failed the whole listing
+    (ws.folder / "killed.h5").write_bytes(good[0].read_bytes()[:96])
+    os.mkfifo(ws.folder / "pipe.h5")
+    (ws.folder / "link.h5").symlink_to(ws.folder / "gone.h5")
+    for path in ws.folder.iterdir():
+        if path.is_file() and not path.is_symlink():
+            old = path.stat().st_mtime - 3600  # left long ago, not being written now
+            os.utime(path, (old, old))
+
+    with no_hang(20):
+        runs = ws.runs()
+    assert sorted(r.path for r in runs) == sorted(good)
+    unreadable = {u.path.name: u for u in ws.unreadable}
+    assert sorted(unreadable) == ["killed.h5", "link.h5", "pipe.h5", "scalar-curve.h5"]
+    assert "/eval/test/curves/error has shape ()" in unreadable["scalar-curve.h5"].reason
+    assert "truncated, 96 of" in unreadable["killed.h5"].reason
+    assert "named pipe" in unreadable["pipe.h5"].reason
+    assert "does not exist" in unreadable["link.h5"].reason
+    for line in ws.problems:
+        assert line.startswith("unreadable: ") and "\n" not in line
+    assert ws.problems[0].startswith(f"unreadable: killed.h5 {unreadable['killed.h5'].reason}; re-run")

@@ -102,13 +102,15 @@ def test_sorting_by_a_metric_orders_numerically(qtbot, finished_runs):
 
 def test_corrupted_file_goes_to_the_problems_line(qtbot, workspace_copy):
     folder = workspace_copy["deep_ensemble"].parent
-    (folder / "20990101-000000-broken.h5").write_bytes(b"\x89HDF garbage, not a run file" * 50)
+    broken = folder / "20990101-000000-broken.h5"
+    broken.write_bytes(b"\x89HDF garbage, not a run file" * 50)
     view = _view(qtbot, folder)
-    assert view.table.rowCount() == 2
+    assert view.table.rowCount() == 3
     assert not view.problems_label.isHidden()
-    assert "20990101-000000-broken.h5" in view.problems_label.text()
+    assert "unreadable: 20990101-000000-broken.h5 is not a readable ensgui run file" in view.problems_label.text()
     assert "1 file" in view.problems_label.text()
-    assert {view.path_at(r) for r in range(2)} == set(workspace_copy.values())
+    assert {view.path_at(r) for r in range(3)} == {*workspace_copy.values(), broken}
+    assert _cell(view, view.row_of(broken), "status").text() == "unreadable"
 
 
 def test_status_colours(qtbot, workspace_copy):
@@ -175,6 +177,6 @@ def test_many_problems_are_cut_short(qtbot, tmp_path):
     for i in range(8):
         (tmp_path / f"broken-{i}.h5").write_bytes(b"garbage")
     view = _view(qtbot, tmp_path)
-    assert view.table.rowCount() == 0
+    assert view.table.rowCount() == 8 and view.count_label.text() == "0 runs, 8 unreadable"
     assert "8 files" in view.problems_label.text() and "3 more" in view.problems_label.text()
     assert view.problems_label.toolTip().count("\n") == 7
