@@ -77,6 +77,8 @@ Schema = tuple[Param, ...]
 
 def short_repr(value: Any, limit: int = 80) -> str:
     """repr(value) cut to limit characters, so that a message about a huge value stays one readable line."""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as the spec file writes it
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 

@@ -118,6 +118,17 @@ class Spec:
         """Checks that involve several sections (sizes against the dataset, schedule against budget)."""
         plan_for(self)  # builds schedule and method plan; raises SpecError on impossible settings
         method_for(self).check()
+        self._check_fold_sizes()
+
+    def _check_fold_sizes(self) -> None:
+        """The calibrated NLL cuts the validation and test objects into folds, each of at least one object."""
+        folds = self.evaluation["cnll_splits"]
+        for key in ("val_size", "test_size"):
+            size = self.data[key]
+            if 0 < size < folds:  # 0 means no validation split, or the whole test set
+                raise SpecError(f"data.{key} = {size} is too small for evaluation.cnll_splits = {folds}: the "
+                                f"calibrated NLL cuts it into {folds} folds of at least one object; raise "
+                                f"data.{key} or lower evaluation.cnll_splits")
 
     # ------------------------------------------------------------ output
 
