@@ -70,11 +70,12 @@ class TerminalProgress:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    spec = _spec_with_overrides(args)  # before the imports below, which load torch: a bad file is answered at once
+
     from .engine.task_state import TaskState
     from .storage.workspace import Workspace
     from .tasks.run import check_run_inputs, run_to_file
 
-    spec = _spec_with_overrides(args)
     check_run_inputs(spec)  # a bad input ends the command here: no output folder, run file or progress line yet
     path = Workspace(Path(args.out)).new_run_path(spec.name)
     stop = threading.Event()

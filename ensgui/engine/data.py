@@ -208,10 +208,10 @@ def _download_fashion_mnist(places: list[Path]) -> Path:
 
 def _torchvision_loader(cls_name: str, label: str, mean: tuple[float, ...], std: tuple[float, ...]) -> Loader:
     def load(params: Mapping[str, Any]) -> RawDataset:
+        root = str(named_data_folder(params["root"]) or cache_folder())  # checked before seconds of import
         import torchvision
 
         cls = getattr(torchvision.datasets, cls_name)
-        root = str(named_data_folder(params["root"]) or cache_folder())
         try:
             if cls_name == "SVHN":
                 train, test = cls(root, split="train", download=True), cls(root, split="test", download=True)
