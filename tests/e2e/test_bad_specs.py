@@ -92,6 +92,11 @@ def test_missing_folder_fifo_and_unreadable_specs_are_one_line(capsys, tmp_path)
     unreadable.chmod(stat.S_IRUSR | stat.S_IWUSR)
 
 
+def test_a_bad_spec_for_the_window_is_one_line_before_the_window_opens(capsys, tmp_path):
+    code, err = run_in_process(capsys, "--spec", CORPUS / "encoding-latin1.toml")
+    assert "is not UTF-8 text" in answered_once(code, err, tmp_path)
+
+
 # ---------------------------------------------------------------- inputs beyond the spec file: device, data files
 
 
