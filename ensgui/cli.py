@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, NoReturn, Sequence, TextIO
 
 from . import __version__
-from .engine.errors import EnsguiError
+from .engine.errors import EnsguiError, one_line
 from .text import format_duration, printable
 
 if TYPE_CHECKING:
+    from .engine.spec import Spec
     from .storage.reader import RunData
 
 EXIT_USER_ERROR = 2
+# torch takes any positive count, but far beyond the cores it is a typo, not a choice; a run's stored count must fit.
+MAX_THREADS = 256
+MAX_PROBES = 10_000
+MAX_WIDTH_OBJECTS = 1_000_000
 
 
 class TerminalProgress:
     """An event sink that draws one progress line on a terminal (or prints a line per 10% elsewhere)."""
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
+    def __init__(self, stream: TextIO = sys.stderr, width: int = 30, show_errors: bool = True) -> None:
         self.stream = stream
         self.width = width
+        # False where the caller prints the run's error itself, so that it appears once.
+        self.show_errors = show_errors
         self.tty = stream.isatty()
         self._last_decile = -1
 
@@ -39,7 +47,7 @@ class TerminalProgress:
             self._line(event.text)
         elif isinstance(event, RunEnded):
             self._line(f"run {event.status} after {format_duration(event.elapsed)}"
-                       + (f": {event.error}" if event.error else ""))
+                       + (f": {event.error}" if event.error and self.show_errors else ""))
 
     def _progress(self, p: object) -> None:
         fraction = p.done / p.total if p.total else 1.0
@@ -63,19 +71,17 @@ class TerminalProgress:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .engine.spec import Spec
+    spec = _spec_with_overrides(args)  # before the imports below, which load torch: a bad file is answered at once
+
     from .engine.task_state import TaskState
     from .storage.workspace import Workspace
-    from .tasks.run import run_to_file
+    from .tasks.run import check_run_inputs, run_to_file
 
-    spec = Spec.load(args.spec)
-    if args.seed is not None:
-        spec = spec.with_values("", seed=args.seed)
-    if args.device is not None:
-        spec = spec.with_values("", device=args.device)
+    check_run_inputs(spec)  # a bad input ends the command here: no output folder, run file or progress line yet
     path = Workspace(Path(args.out)).new_run_path(spec.name)
-    result = _until_interrupted(lambda stop: run_to_file(spec, path, TaskState([TerminalProgress()], stop),
-                                                         threads=args.threads))
+    # The run's error, if any, ends the command as its last line (main), so the progress lines leave it out.
+    result = _until_interrupted(lambda stop: run_to_file(spec, path, TaskState([TerminalProgress(show_errors=False)],
+                                                                               stop), threads=args.threads))
     return _report(path, result)
 
 
@@ -84,8 +90,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from .tasks.run import resume_run
 
     path = Path(args.run)
-    result = _until_interrupted(lambda stop: resume_run(path, TaskState([TerminalProgress()], stop),
-                                                        threads=args.threads))
+    result = _until_interrupted(lambda stop: resume_run(path, TaskState([TerminalProgress(show_errors=False)],
+                                                                        stop), threads=args.threads))
     return _report(path, result)
 
 
@@ -111,6 +117,15 @@ def _report(path: Path, result) -> int:
     if result.status == "cancelled":
         print(f"stopped; continue it with: ensgui resume {path}", file=sys.stderr)
     return 0 if result.status == "finished" else 1
+
+
+def _spec_with_overrides(args: argparse.Namespace) -> Spec:
+    """The spec file with the command line's --seed and --device applied (and checked again)."""
+    from .engine.spec import Spec
+
+    spec = Spec.load(args.spec)
+    overrides = {key: getattr(args, key) for key in ("seed", "device") if getattr(args, key) is not None}
+    return spec.with_values("", **overrides) if overrides else spec
 
 
 def _print_table(path: Path, split: str, out: TextIO) -> None:
@@ -146,6 +161,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .engine.sweep import parse_gap_values
     from .engine.task_state import TaskState
     from .storage.sweep_store import read_sweep
+    from .tasks.run import check_run_inputs
     from .tasks.sweep import resume_gap_sweep, run_gap_sweep
 
     if args.resume is not None and (args.spec is not None or args.gaps is not None):
@@ -155,6 +171,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.resume is None:  # checked before anything trains
         gaps = parse_gap_values(args.gaps)
         spec = Spec.load(args.spec)
+        check_run_inputs(spec)
 
     def start(stop: threading.Event) -> Path:
         state = TaskState([TerminalProgress()], stop)
@@ -220,8 +237,41 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+class CommandLineParser(argparse.ArgumentParser):
+    """argparse answering a bad command line as every user error is answered: one line, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"ensgui: error: {message} (see `{self.prog} --help`)\n")
+
+
+def bounded_int(low: int, high: int, fix: str) -> Callable[[str], int]:
+    """An argparse type: an integer from low to high, else an error saying so and how to fix it."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is invalid: must be an integer from {low:,} to {high:,}; {fix}")
+        return value
+
+    return parse
+
+
+def _add_threads(parser: argparse.ArgumentParser, default: str = "torch's choice") -> None:
+    cores = os.cpu_count() or 1
+    parser.add_argument("--threads", type=bounded_int(1, MAX_THREADS, f"drop --threads to let torch choose (this "
+                                                                      f"machine has {cores} CPU cores)"),
+                        default=None, help=f"torch CPU threads (default: {default})")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ensgui", description="A desktop lab for ensembles of neural networks.")
+    from .engine.spec import TOP_SCHEMA
+    from .engine.width import DEFAULT_MAX_ITER, DEFAULT_WIDTH_OBJECTS
+
+    top = {p.name: p for p in TOP_SCHEMA}  # --seed and --device take what the spec's own fields take
+    seeds = bounded_int(int(top["seed"].minimum), int(top["seed"].maximum), "drop --seed to keep the spec's")
+    parser = CommandLineParser(prog="ensgui", description="A desktop lab for ensembles of neural networks.")
     parser.add_argument("--version", action="version", version=f"ensgui {__version__}")
     parser.add_argument("--workspace", help="folder of run files the GUI lists (default $ENSGUI_WORKSPACE or "
                                             "~/ensgui-runs)")
@@ -230,16 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train a spec headless and write its run file")
     run.add_argument("spec", help="a TOML spec, e.g. resources/presets/smoke-deep_ensemble.toml")
     run.add_argument("--out", required=True, help="folder for the run file (created if missing)")
-    run.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    run.add_argument("--seed", type=int, default=None, help="override the spec's seed")
-    run.add_argument("--device", default=None, help="override the spec's device (auto, cpu, cuda)")
+    _add_threads(run)
+    run.add_argument("--seed", type=seeds, default=None, help="override the spec's seed")
+    run.add_argument("--device", choices=top["device"].choices, default=None, help="override the spec's device")
     run.set_defaults(func=cmd_run)
     resume = sub.add_parser("resume", help="continue a stopped (cancelled, killed or failed) run in its own file "
                                            "from its latest checkpoint")
     resume.add_argument("run", help="the run file (.h5)")
-    resume.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: the run's own, which gives bitwise the numbers of an "
-                             "uninterrupted run on the CPU)")
+    _add_threads(resume, "the run's own, which gives bitwise the numbers of an uninterrupted run on the CPU")
     resume.set_defaults(func=cmd_resume)
     sweep = sub.add_parser("sweep", help="train a spec once per gap of the gap loss, measure each net's width, and "
                                          "write the runs and a summary (.sweep.h5)")
@@ -251,11 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--resume", metavar="SWEEP_FILE",
                        help="go on with a cancelled or interrupted sweep (.sweep.h5) with its own spec, gaps and "
                             "width settings: its finished points are kept, the rest are trained")
-    sweep.add_argument("--width-objects", type=int, default=2000, help="training objects the Hessian and Fisher "
-                                                                       "traces use (default 2000)")
-    sweep.add_argument("--probes", type=int, default=100, help="most Hutchinson probes of the Hessian trace "
-                                                               "(default 100)")
-    sweep.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    sweep.add_argument("--width-objects", type=bounded_int(1, MAX_WIDTH_OBJECTS, "methods.md uses 2000"),
+                       default=DEFAULT_WIDTH_OBJECTS, help="training objects the Hessian and Fisher traces use "
+                                                           f"(default {DEFAULT_WIDTH_OBJECTS})")
+    sweep.add_argument("--probes", type=bounded_int(1, MAX_PROBES, "methods.md uses at most 100"),
+                       default=DEFAULT_MAX_ITER, help=f"most Hutchinson probes of the Hessian trace "
+                                                      f"(default {DEFAULT_MAX_ITER})")
+    _add_threads(sweep)
     sweep.set_defaults(func=cmd_sweep)
     show = sub.add_parser("show", help="print a run file's spec and its metrics-vs-size table, or a sweep's table")
     show.add_argument("run", help="a run file (.h5) or a gap-sweep summary (.sweep.h5)")
@@ -265,13 +315,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version or a bad command line (already answered): in-process callers get
+        return int(exc.code or 0)  # the code rather than an exit
     try:
         if args.command is None:
             return _gui(args)
         return args.func(args)
     except EnsguiError as exc:
-        print(f"ensgui: error: {exc}", file=sys.stderr)
+        print(f"ensgui: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
 
 

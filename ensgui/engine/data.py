@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
-from .errors import DataError, SpecError
+from .errors import DataError, SpecError, one_line
 from .registry import Registry
 from .schema import Param
 
@@ -36,6 +38,7 @@ class RawDataset:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     class_names: tuple[str, ...]
+    source: str  # the folder the files were read from, for the run's log
 
 
 @dataclass(frozen=True)
@@ -106,16 +109,17 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         with opener(path, "rb") as f:
             data = f.read()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read {path}: {exc}; reinstall the dataset files") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
+    except (OSError, EOFError, zlib.error) as exc:  # a damaged gzip stream raises zlib's own error
+        raise DataError(f"cannot read {path}: {one_line(exc)}; reinstall the dataset files") from None
+    header = 4 + 4 * data[3] if len(data) >= 4 else 4
+    if len(data) < header or data[0] != 0 or data[1] != 0 or data[2] != 8:
         raise DataError(f"{path} is not an unsigned-byte IDX file; reinstall the dataset files")
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
-        raise DataError(f"{path} is truncated ({body.size} of {int(np.prod(dims))} values); reinstall the dataset")
-    return body.reshape(dims)
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(data[3])]
+    size = math.prod(dims)  # Python integers: a damaged header must not overflow into a plausible size
+    if len(data) - header != size:
+        raise DataError(f"{path} is truncated or damaged ({len(data) - header} of {size} values); reinstall the "
+                        f"dataset files")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -134,31 +138,55 @@ def _idx_path(folder: Path, name: str) -> Path:
     return plain if plain.exists() else folder / (name + ".gz")
 
 
-def fashion_mnist_locations(root: str) -> list[Path]:
-    """Where Fashion-MNIST is looked for, in order."""
-    places = [Path(root).expanduser()] if root else []
+def named_folder(text: str, setting: str) -> Path:
+    """A data folder the user named in a setting (data.root, $ENSGUI_DATA); it must exist, since looking elsewhere
+    instead would train on data they did not choose."""
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise DataError(f"{setting} = {text!r} {what}; set it to the folder that holds the dataset files"
+                        + (', or to "" for the default locations' if setting == "data.root" else ", or unset it"))
+    return folder
+
+
+def cache_folder() -> Path:
+    """Where datasets are downloaded when no folder is named."""
+    return Path.home() / ".cache" / "ensgui" / "data"
+
+
+def named_data_folder(root: str) -> Path | None:
+    """The folder the spec's data.root or else $ENSGUI_DATA names (checked to exist), or None when neither is set."""
+    if root:
+        return named_folder(root, "data.root")
     if os.environ.get(DATA_ENV):
-        places.append(Path(os.environ[DATA_ENV]).expanduser())
-    places.append(DEBIAN_FASHION_MNIST)
-    places.append(Path.home() / ".cache" / "ensgui" / "data")
-    return places
+        return named_folder(os.environ[DATA_ENV], f"${DATA_ENV}")
+    return None
+
+
+def fashion_mnist_locations(root: str) -> list[Path]:
+    """Where Fashion-MNIST is looked for, in order: data.root alone when it is set, else $ENSGUI_DATA, Debian's
+    package and the download cache."""
+    named = named_data_folder(root)
+    if root:
+        return [named]
+    return [*([named] if named else []), DEBIAN_FASHION_MNIST, cache_folder()]
 
 
 def load_fashion_mnist(params: Mapping[str, Any]) -> RawDataset:
     places = fashion_mnist_locations(params["root"])
-    folder = _find_idx_folder(places)
-    if folder is None:
-        folder = _download_fashion_mnist(places[0] if params["root"] else places[-1])
+    folder = _find_idx_folder(places) or _download_fashion_mnist(places)
     return RawDataset(
         read_idx(_idx_path(folder, _IDX_FILES[0])),
         read_idx(_idx_path(folder, _IDX_FILES[1])).astype(np.int64),
         read_idx(_idx_path(folder, _IDX_FILES[2])),
         read_idx(_idx_path(folder, _IDX_FILES[3])).astype(np.int64),
-        (0.2860,), (0.3530,), FASHION_CLASSES,
+        (0.2860,), (0.3530,), FASHION_CLASSES, str(folder),
     )
 
 
-def _download_fashion_mnist(target: Path) -> Path:
+def _download_fashion_mnist(places: list[Path]) -> Path:
+    """Download into the last place looked in (data.root when it is set, else the cache)."""
+    target = places[-1]
     try:
         import torchvision
 
@@ -166,8 +194,8 @@ def _download_fashion_mnist(target: Path) -> Path:
         torchvision.datasets.FashionMNIST(str(target), train=False, download=True)
     except Exception as exc:  # any network or file failure means the same thing to the user
         raise DataError(
-            f"Fashion-MNIST not found (looked in the spec's data.root, ${DATA_ENV}, {DEBIAN_FASHION_MNIST}) "
-            f"and the download failed ({type(exc).__name__}); install Debian's package dataset-fashion-mnist "
+            f"Fashion-MNIST not found (looked in {', '.join(map(str, places))}) and the "
+            f"download into {target} failed ({type(exc).__name__}); install Debian's package dataset-fashion-mnist "
             f"or put the four IDX files in a folder and set data.root or ${DATA_ENV} to it"
         ) from None
     found = _find_idx_folder([target])
@@ -180,10 +208,10 @@ def _download_fashion_mnist(target: Path) -> Path:
 
 def _torchvision_loader(cls_name: str, label: str, mean: tuple[float, ...], std: tuple[float, ...]) -> Loader:
     def load(params: Mapping[str, Any]) -> RawDataset:
+        root = str(named_data_folder(params["root"]) or cache_folder())  # checked before seconds of import
         import torchvision
 
         cls = getattr(torchvision.datasets, cls_name)
-        root = params["root"] or os.environ.get(DATA_ENV) or str(Path.home() / ".cache" / "ensgui" / "data")
         try:
             if cls_name == "SVHN":
                 train, test = cls(root, split="train", download=True), cls(root, split="test", download=True)
@@ -193,13 +221,13 @@ def _torchvision_loader(cls_name: str, label: str, mean: tuple[float, ...], std:
                 train, test = cls(root, train=True, download=True), cls(root, train=False, download=True)
                 tx, ty = np.asarray(train.data), np.asarray(train.targets)
                 vx, vy = np.asarray(test.data), np.asarray(test.targets)
-        except Exception as exc:
+        except Exception as exc:  # torchvision's messages span lines (one per mirror tried)
             raise DataError(
-                f"{label} not found under {root} and the download failed ({type(exc).__name__}: {exc}); "
+                f"{label} not found under {root} and the download failed ({type(exc).__name__}: {one_line(exc)}); "
                 f"put torchvision's {cls_name} files there and set data.root (or ${DATA_ENV}) to that folder"
             ) from None
         classes = tuple(getattr(train, "classes", None) or (str(i) for i in range(int(ty.max()) + 1)))
-        return RawDataset(tx, ty.astype(np.int64), vx, vy.astype(np.int64), mean, std, classes)
+        return RawDataset(tx, ty.astype(np.int64), vx, vy.astype(np.int64), mean, std, classes, root)
 
     return load
 
@@ -226,7 +254,10 @@ _register("svhn", "SVHN", DatasetInfo(73257, 26032, (3, 32, 32), 10),
 # ---------------------------------------------------------------- splitting
 
 def effective_sizes(info: DatasetInfo, params: Mapping[str, Any]) -> tuple[int, int]:
-    """(train objects, validation objects) a spec asks for, checked against the dataset's size."""
+    """(train objects, validation objects) a spec asks for, checked (with the test subset) against the dataset."""
+    if params["test_size"] > info.test_total:
+        raise SpecError(f"data.test_size = {params['test_size']} is invalid: the test set has {info.test_total} "
+                        f"objects; lower it (0 = the whole test set)")
     val = params["val_size"]
     if val >= info.train_total:
         raise SpecError(f"data.val_size = {val} is invalid: must be less than the {info.train_total} training objects")
@@ -265,19 +296,44 @@ def _to_tensor(images: np.ndarray, mean: tuple[float, ...], std: tuple[float, ..
 @functools.lru_cache(maxsize=2)
 def _load_raw(name: str, root: str) -> RawDataset:
     """Decoding the files takes seconds; repeated runs in one process reuse the arrays (never mutated)."""
-    return DATASETS.get(name).factory.load({"root": root})
+    entry = DATASETS.get(name)
+    return _checked(entry.factory.load({"root": root}), entry.factory.info, entry.title)
 
 
-def load_splits(name: str, params: Mapping[str, Any], seed: int) -> DataSplits:
-    """Load a dataset and cut the spec's stratified validation split and training subset, deterministically."""
+def _checked(raw: RawDataset, info: DatasetInfo, title: str) -> RawDataset:
+    """The arrays when they are the dataset the registry describes; a partial or wrong copy is a DataError, since
+    the spec's sizes were checked against the description."""
+    found = (len(raw.train_x), len(raw.train_y), len(raw.test_x), len(raw.test_y))
+    expected = (info.train_total, info.train_total, info.test_total, info.test_total)
+    problem = ""
+    if found != expected:
+        problem = (f"holds {found[0]} training images, {found[1]} training labels, {found[2]} test images and "
+                   f"{found[3]} test labels, not {info.train_total} and {info.test_total} of each")
+    elif raw.train_x.shape[1:3] != info.input_shape[1:] or raw.test_x.shape[1:3] != info.input_shape[1:]:
+        problem = f"holds images of {raw.train_x.shape[1:3]}, not {info.input_shape[1:]}"
+    elif not all(0 <= labels.min() and labels.max() < info.num_classes for labels in (raw.train_y, raw.test_y)):
+        problem = f"holds labels outside 0..{info.num_classes - 1}"
+    if problem:
+        raise DataError(f"{title} in {raw.source} {problem}; reinstall the dataset files")
+    return raw
+
+
+def prepare_dataset(name: str, params: Mapping[str, Any]) -> str:
+    """Load a spec's dataset now, so that missing or broken files stop a run before it starts (the run reuses the
+    arrays); the folder read."""
+    return _load_raw(name, params["root"]).source
+
+
+def load_splits(name: str, params: Mapping[str, Any], seed: int,
+                log: Callable[[str], None] | None = None) -> DataSplits:
+    """Load a dataset and cut the spec's stratified validation split and training subset, deterministically; log
+    gets the folder read, which may be one of several places looked in."""
     import torch
 
-    entry = DATASETS.get(name).factory
-    train_size, val_size = effective_sizes(entry.info, params)
-    if params["test_size"] > entry.info.test_total:
-        raise SpecError(f"data.test_size = {params['test_size']} is invalid: the test set has "
-                        f"{entry.info.test_total} objects")
+    train_size, val_size = effective_sizes(DATASETS.get(name).factory.info, params)
     raw = _load_raw(name, params["root"])
+    if log is not None:
+        log(f"{name} read from {raw.source}")
     rng = np.random.default_rng([seed, 0xDA7A])
     everything = np.arange(len(raw.train_y))
     val_index = stratified_take(raw.train_y, val_size, rng) if val_size else np.empty(0, dtype=np.int64)

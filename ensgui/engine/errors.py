@@ -23,3 +23,9 @@ class RunFileError(EnsguiError):
 
 class CancelledError(EnsguiError):
     """The user asked the run to stop."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (HDF5's and torchvision's span several)."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
 
 from .errors import SpecError
-from .schema import Choice, Schema, check_params
+from .schema import Choice, Schema, check_params, short_repr
 
 T = TypeVar("T")
 
@@ -46,7 +46,7 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             raise SpecError(
-                f"{self.kind} {name!r} is unknown; choose one of: {', '.join(self._entries)}"
+                f"{self.kind} {short_repr(name)} is unknown; choose one of: {', '.join(self._entries)}"
             ) from None
 
     def unregister(self, name: str) -> None:

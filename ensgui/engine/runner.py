@@ -87,7 +87,7 @@ def run_spec(spec: Spec, state: TaskState, threads: int | None = None,
         plan = method.plan(iters_per_epoch(spec))
         state.log(f"loading {spec.data.name} (train {spec.data['train_size'] or 'all'}, "
                   f"validation {spec.data['val_size']})")
-        data = _to_device(load_splits(spec.data.name, spec.data.params, spec.seed), device)
+        data = _to_device(load_splits(spec.data.name, spec.data.params, spec.seed, state.log), device)
         emit(RunStarted(given.to_toml(), plan, str(device), tuple(method.row_names(plan)), torch.get_num_threads(),
                         None if resume is None else resume.state.step))
         state.log(f"{spec.method.name}: {plan.members} member(s) x {plan.total_iters} iterations "

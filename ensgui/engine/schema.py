@@ -43,13 +43,15 @@ class Param:
 
     def check(self, value: Any, where: str) -> Any:
         """Return the value converted to this field's type, or raise SpecError naming the problem."""
-        problem = f"{where}.{self.name} = {value!r} is invalid: must be {self.allowed()} ({self.help})"
+        problem = f"{where}.{self.name} = {short_repr(value)} is invalid: must be {self.allowed()} ({self.help})"
         if self.kind is bool:
             if not isinstance(value, bool):
                 raise SpecError(problem)
             converted: Any = value
         elif self.kind is int:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            # TOML's inf and nan are floats too; int() of them would raise instead of answering.
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value != int(value):
                 raise SpecError(problem)
             converted = int(value)
         elif self.kind is float:
@@ -71,6 +73,14 @@ class Param:
 
 
 Schema = tuple[Param, ...]
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """repr(value) cut to limit characters, so that a message about a huge value stays one readable line."""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as the spec file writes it
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _fmt(x: float) -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import codecs
+import stat
 import tomllib
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Mapping
 
 from .data import DATASETS
-from .errors import SpecError
+from .errors import SpecError, one_line
 from .losses import LOSSES
 from .methods import METHODS, method_for, plan_for
 from .models import MODELS
@@ -40,6 +43,8 @@ TOP_SCHEMA: Schema = (
           maximum=2**31 - 1),
     Param("device", str, "auto", "where to train: auto picks CUDA when present", choices=("auto", "cpu", "cuda")),
 )
+
+MAX_SPEC_BYTES = 1 << 20  # a spec is a page of TOML; a larger file is the wrong file, not a spec
 
 SECTIONS = ("data", "model", "loss", "method", "optimizer", "schedule")
 # Specs written before losses existed have no [loss]; they trained with plain cross-entropy.
@@ -102,24 +107,28 @@ class Spec:
 
     @classmethod
     def from_toml(cls, text: str) -> Spec:
-        try:
-            return cls.from_dict(tomllib.loads(text))
-        except tomllib.TOMLDecodeError as exc:
-            raise SpecError(f"the spec is not valid TOML: {exc}") from None
+        return cls.from_dict(parse_toml(text))
 
     @classmethod
-    def load(cls, path: str) -> Spec:
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as exc:
-            raise SpecError(f"cannot read spec {path}: {exc.strerror}") from None
-        return cls.from_toml(text)
+    def load(cls, path: str | Path) -> Spec:
+        """Read and check a spec file; any reason it cannot be used is one SpecError naming the file and the fix."""
+        return cls.from_toml(read_spec_text(Path(path)))
 
     def check_consistency(self) -> None:
         """Checks that involve several sections (sizes against the dataset, schedule against budget)."""
         plan_for(self)  # builds schedule and method plan; raises SpecError on impossible settings
         method_for(self).check()
+        self._check_fold_sizes()
+
+    def _check_fold_sizes(self) -> None:
+        """The calibrated NLL cuts the validation and test objects into folds, each of at least one object."""
+        folds = self.evaluation["cnll_splits"]
+        for key in ("val_size", "test_size"):
+            size = self.data[key]
+            if 0 < size < folds:  # 0 means no validation split, or the whole test set
+                raise SpecError(f"data.{key} = {size} is too small for evaluation.cnll_splits = {folds}: the "
+                                f"calibrated NLL cuts it into {folds} folds of at least one object; raise "
+                                f"data.{key} or lower evaluation.cnll_splits")
 
     # ------------------------------------------------------------ output
 
@@ -152,6 +161,54 @@ class Spec:
 
     def renamed(self, name: str) -> Spec:
         return replace(self, name=name)
+
+
+def read_spec_text(path: Path) -> str:
+    """The text of a spec file: a regular, readable, small file of UTF-8 (a UTF-8 byte-order mark is allowed)."""
+    where = f"spec file {path}"
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise SpecError(f"{where} is a folder; give the path of a .toml file in it")
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block or never end
+            raise SpecError(f"{where} is not a regular file; give the path of a .toml file")
+        if info.st_size > MAX_SPEC_BYTES:
+            raise SpecError(f"{where} holds {info.st_size:,} bytes, too many for a spec (at most "
+                            f"{MAX_SPEC_BYTES:,}); check that the path names a .toml spec")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read {where}: {exc.strerror or one_line(exc)}; check the path and that the file "
+                        f"is readable") from None
+    return decode_spec(data, where)
+
+
+def decode_spec(data: bytes, where: str) -> str:
+    """Bytes as UTF-8 text, or a SpecError saying what the bytes are instead and to save them as UTF-8."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise SpecError(f"{where} is UTF-16 text, not UTF-8: save it as UTF-8")
+    nul = data.find(b"\0")
+    if nul >= 0:  # UTF-16 without a mark, or a binary file: UTF-8 TOML never holds a NUL byte
+        raise SpecError(f"{where} is not a text file (a NUL byte at offset {nul}): give a TOML spec saved as UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{where} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): save "
+                        f"it as UTF-8") from None
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """TOML text as a dict, or a SpecError saying where the text breaks TOML's rules."""
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"the spec is not valid TOML: {one_line(exc)}; correct the text at that line "
+                        f"(TOML's rules: https://toml.io)") from None
+    except ValueError as exc:  # an integer too long for Python to convert; its own advice is for programmers
+        raise SpecError(f"the spec holds a value that cannot be read ({one_line(exc).split(';')[0]}); shorten "
+                        f"it") from None
+    if not values:
+        raise SpecError("the spec is empty; start from a preset in resources/presets (e.g. default.toml)")
+    return values
 
 
 def _table(value: Any, section: str) -> Mapping[str, Any]:

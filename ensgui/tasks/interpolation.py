@@ -52,7 +52,7 @@ def compute_interpolations(path: Path | str, pairs: Sequence[tuple[SnapshotInfo,
         target = torch.device("cpu")  # a run trained on a GPU is still analysable on a machine without one
     total = len(pairs) * len(lambdas)
     state.start_phase(PHASE, total, f"loading {spec.data.name}")
-    data = load_splits(spec.data.name, spec.data.params, spec.seed)
+    data = load_splits(spec.data.name, spec.data.params, spec.seed, state.log)
     used = train_subset_size(data, train_objects)
     batchnorm = has_batchnorm(build_model(spec, data.input_shape, data.num_classes, trained=True))
     labels: list[str] = []

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..engine.data import prepare_dataset
 from ..engine.errors import RunFileError, SpecError
-from ..engine.runner import Resumption, RunResult, run_spec
+from ..engine.methods import method_for
+from ..engine.runner import Resumption, RunResult, resolve_device, run_spec
 from ..engine.spec import Spec
+from ..engine.sweep import resolve_gap_from_run
 from ..engine.task_state import TaskState
 from ..storage.checkpoint import read_resumable
 from ..storage.reader import StoredRunReader
 from ..storage.writer import RunWriter
+
+
+def check_run_inputs(spec: Spec) -> None:
+    """Check what a valid spec needs from the machine (its device, its data files, the run files it names) and
+    raise the EnsguiError a run would end with, before a run file or a line of output exists.
+
+    The data are loaded here; the run reuses them (engine.data caches the last datasets read).
+    """
+    reader = StoredRunReader()
+    resolve_device(spec.device)
+    resolve_gap_from_run(spec, reader.mean_train_margin)
+    method_for(spec).check_stored(reader)
+    prepare_dataset(spec.data.name, spec.data.params)
 
 
 def run_to_file(spec: Spec, path: Path, state: TaskState, threads: int | None = None) -> RunResult:
@@ -44,4 +60,4 @@ def resume_run(path: Path, state: TaskState, threads: int | None = None) -> RunR
                     Resumption(stopped.checkpoint.state, stopped.rows))
 
 
-__all__ = ["RunResult", "resume_run", "run_to_file"]
+__all__ = ["RunResult", "check_run_inputs", "resume_run", "run_to_file"]

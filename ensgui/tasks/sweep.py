@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..engine.data import DataSplits, load_splits
+from ..engine.data import DATASETS, DataSplits, effective_sizes, load_splits
 from ..engine.errors import CancelledError, EnsguiError, RunFileError, SpecError
 from ..engine.events import SweepDone, SweepPoint
 from ..engine.metrics import auroc, misclassification_auroc_by_margin
@@ -41,6 +41,10 @@ def run_gap_sweep(spec: Spec, gaps: Sequence[GapValue], folder: Path, state: Tas
     plan = plan_sweep(gaps)
     if width_objects < 1:
         raise SpecError(f"width objects = {width_objects} is invalid: must be an integer >= 1 (2000 by methods.md)")
+    train_size, _ = effective_sizes(DATASETS.get(spec.data.name).factory.info, spec.data.params)
+    if width_objects > train_size:  # the traces would silently use fewer objects than the summary states
+        raise SpecError(f"width objects = {width_objects} is more than the {train_size} training objects of the spec; "
+                        f"lower the width objects or raise data.train_size")
     if probes < 1:
         raise SpecError(f"probes = {probes} is invalid: must be an integer >= 1 (at most 100 by methods.md)")
     summary = SummaryFile(Workspace(folder).new_sweep_path(spec.name), spec, ", ".join(map(_gap_text, gaps)),
@@ -113,7 +117,7 @@ def _sweep(spec: Spec, plan: SweepPlan, summary: SummaryFile, points: list[Point
             break
         if i < len(points):
             if points[i].status == "finished" and points[i].width is None:
-                data = data or load_splits(spec.data.name, spec.data.params, spec.seed)
+                data = data or load_splits(spec.data.name, spec.data.params, spec.seed, state.log)
                 status = _measure_point_width(spec, points[i], data, width_objects, probes, tol, state)
                 summary.write(points, "running")
                 if status == "cancelled":
@@ -143,7 +147,7 @@ def _sweep(spec: Spec, plan: SweepPlan, summary: SummaryFile, points: list[Point
         if result.status == "finished":
             record.row = final_row(path)
             record.values = point_values(path, record.row)
-            data = data or load_splits(spec.data.name, spec.data.params, spec.seed)
+            data = data or load_splits(spec.data.name, spec.data.params, spec.seed, state.log)
             status = _measure_point_width(spec, record, data, width_objects, probes, tol, state)
         summary.write(points, "running")
         if status == "cancelled":

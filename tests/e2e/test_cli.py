@@ -36,8 +36,10 @@ def test_run_the_smoke_preset_then_show_it(tmp_path):
     files = list(out.glob("*.h5"))
     assert len(files) == 1 and str(files[0]) in result.stdout
     assert "run finished" in result.stderr
+    assert "fashion-mnist read from /" in result.stderr  # the folder actually used, also kept in the run's log
     with h5py.File(files[0], "r") as f:
         assert f.attrs["status"] == "finished"
+        assert any(line.startswith("fashion-mnist read from /") for line in f["log"].asstr()[()])
         assert f["eval/test/probs"].shape == (3, 10000, 10)
         error_curve = f["eval/test/curves/error"][()]
     shown = ensgui("show", files[0], "--split", "test", "val")
@@ -77,7 +79,10 @@ def test_a_diverging_run_is_one_line_and_exit_code_2_and_keeps_its_file(tmp_path
     path.write_text(spec.to_toml())
     result = ensgui("run", path, "--out", tmp_path / "runs")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("ensgui: error: member")
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ensgui: error: member")
+    assert result.stderr.count(last.removeprefix("ensgui: error: ")) == 1, "the error is printed once"
+    assert "run diverged after" in result.stderr
     files = list((tmp_path / "runs").glob("*.h5"))
     with h5py.File(files[0], "r") as f:
         assert f.attrs["status"] == "diverged" and "not finite" in f.attrs["error"]

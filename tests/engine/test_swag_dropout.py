@@ -31,7 +31,7 @@ from ensgui.engine.task_state import TaskState
 
 def swag_dict(model: str = "lenet300_100", epochs: int = 2, **method) -> dict:
     values = tiny_spec_dict(epochs=epochs, model=model, name="tiny-swag")
-    values["method"] = {"name": "swag", "samples": 3, **method}
+    values["method"] = {"name": "swag", "samples": 3, "rank": 2, **method}  # tiny budgets collect few vectors
     return values
 
 
@@ -155,6 +155,14 @@ def test_swag_refuses_settings_that_cannot_collect_enough():
     values["budget"]["batch_size"] = 600  # one iteration per epoch cannot hold two collections
     with pytest.raises(SpecError, match=r"collect_per_epoch = 2 needs at least 2 iterations per epoch"):
         Spec.from_dict(values)
+
+
+def test_swag_refuses_a_rank_above_the_vectors_it_collects():
+    # It used to train with K = 4 while the run file said rank 1000.
+    with pytest.raises(SpecError, match=r"method.rank = 5 is more than .* collects 4; lower method.rank to at most 4"):
+        Spec.from_dict(swag_dict(epochs=4, collect_per_epoch=2, rank=5))
+    assert Spec.from_dict(swag_dict(epochs=4, collect_per_epoch=2, rank=4)).method["rank"] == 4
+    Spec.from_dict(swag_dict(epochs=4, collect_per_epoch=2, rank=1000, variant="swag_diag"))  # no low-rank part
 
 
 # ---------------------------------------------------------------- BatchNorm update

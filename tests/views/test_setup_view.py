@@ -292,6 +292,27 @@ def test_loading_a_bad_file_shows_the_spec_error(qtbot, view: SetupView, tmp_pat
     assert view.spec() == default_spec()
 
 
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "specs"
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("encoding-latin1.toml", "is not UTF-8 text (byte 0xe9"),
+    ("encoding-utf16-bom.toml", "is UTF-16 text, not UTF-8"),
+    ("encoding-binary.toml", "is not a text file"),
+    ("empty.toml", "the spec is empty"),
+    ("syntax-unclosed-table.toml", "is not valid TOML"),
+    ("method-swag-rank-1000.toml", "method.rank = 1000 is more than"),
+    ("..", "is a folder"),
+])
+def test_loading_a_file_that_is_no_spec_is_one_dialog(qtbot, view: SetupView, monkeypatch, name, expected) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(CORPUS / name), ""))
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a: shown.append(text))
+    qtbot.mouseClick(view.load_button, Qt.MouseButton.LeftButton)
+    assert len(shown) == 1 and expected in shown[0] and "\n" not in shown[0]
+    assert view.spec() == default_spec()
+
+
 def test_saving_an_invalid_spec_is_refused(qtbot, view: SetupView, tmp_path: Path, monkeypatch) -> None:
     shown: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a: shown.append(text))

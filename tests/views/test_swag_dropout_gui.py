@@ -50,6 +50,7 @@ def test_sampling_method_from_setup_to_results(qtbot, tmp_path, method, screensh
     if method == "swag":
         pick(setup, "method", "variant", "swag")
         pick(setup, "method", "collect_per_epoch", 2)
+        type_into(qtbot, setup, "method", "rank", "2")  # 2 epochs past the SWA start collect 2 vectors
         type_into(qtbot, setup, "method", "scale", "0.5")
     else:
         type_into(qtbot, setup, "model", "dropout", "0.5")

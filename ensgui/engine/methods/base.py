@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import torch
 
     from ..spec import Spec
-    from ..training import TrainContext
+    from ..training import StoredRuns, TrainContext
 
 METHODS: Registry[Callable[["Spec"], "Method"]] = Registry("method")
 
@@ -52,6 +52,10 @@ class Method(ABC):
 
     def check(self) -> None:
         """Checks across sections that the schema alone cannot express; raise SpecError."""
+
+    def check_stored(self, stored_runs: StoredRuns | None) -> None:
+        """Checks of the run files the spec names (they may change after the spec is validated), made before a
+        run starts so that a bad one stops it before its run file exists; raise SpecError."""
 
     def uses_schedule(self) -> bool:
         """Whether the spec's schedule section shapes the learning rate (cyclic methods bring their own)."""

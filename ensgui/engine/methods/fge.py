@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..cyclic import even_cycle_iters, fge_snapshots, fge_triangular_lr
-from ..errors import SpecError
+from ..data import DATASETS
+from ..errors import EnsguiError, SpecError, one_line
 from ..plan import Plan
 from ..planning import build_schedule, iters_per_epoch
 from ..schedules import lr_table
@@ -17,7 +19,7 @@ from ..schema import Param
 from .base import METHODS, Method
 
 if TYPE_CHECKING:
-    from ..training import TrainContext
+    from ..training import StoredRuns, TrainContext
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ class FastGeometricEnsembling(Method):
         if self.start_from:
             # A resumed run continues from its checkpoint: the run it started from need not exist any more.
             if not ctx.trained_before(0):
-                hooks = TrainHooks(initial_weights={0: self._stored_weights(ctx)})
+                hooks = TrainHooks(initial_weights={0: self.stored_weights(ctx.stored_runs)})
             ctx.log(f"FGE from the final weights of {self.start_from}: {stages.fge_iters} iterations of cycles "
                     f"of {stages.cycle_iters}, with a fresh optimiser (a run file keeps no optimiser state)")
         else:
@@ -113,15 +115,29 @@ class FastGeometricEnsembling(Method):
                     f"of {stages.cycle_iters}; the optimiser state carries over from pre-training")
         train_on_all_data(ctx, 1, vectorize=False, hooks=hooks)
 
-    def _stored_weights(self, ctx: TrainContext) -> dict[str, np.ndarray]:
-        if ctx.stored_runs is None:
-            raise SpecError("method.start_from needs a caller that can read run files; run from the GUI or the "
-                            "CLI, or leave method.start_from empty")
-        weights = ctx.stored_runs.final_weights(self.start_from)
-        expected = {name: tuple(t.shape) for name, t in ctx.build_model(0).state_dict().items()}
+    def check_stored(self, stored_runs: StoredRuns | None) -> None:
+        if self.start_from:
+            self.stored_weights(stored_runs)
+
+    def stored_weights(self, stored_runs: StoredRuns | None) -> dict[str, np.ndarray]:
+        """Member 0's final weights in the start_from run, checked to fit this spec's net."""
+        from ..nets import build_model
+
+        where = f"method.start_from = {self.start_from!r}"
+        if stored_runs is None:
+            raise SpecError(f"{where} needs a caller that can read run files; run from the GUI or the CLI, or leave "
+                            f"method.start_from empty")
+        if not Path(self.start_from).is_file():
+            raise SpecError(f"{where}: no such run file; pick a finished run (.h5) or leave method.start_from empty")
+        try:
+            weights = stored_runs.final_weights(self.start_from)
+        except (EnsguiError, OSError) as exc:
+            raise SpecError(f"{where} gives no weights: {one_line(exc)}") from None
+        info = DATASETS.get(self.spec.data.name).factory.info
+        net = build_model(self.spec, info.input_shape, info.num_classes)
+        expected = {name: tuple(t.shape) for name, t in net.state_dict().items()}
         found = {name: tuple(np.shape(w)) for name, w in weights.items()}
         if found != expected:
-            raise SpecError(f"method.start_from = {self.start_from!r} holds weights of another network than "
-                            f"model.name = {self.spec.model.name!r} with these parameters; start from a run of "
-                            f"the same model")
+            raise SpecError(f"{where} holds weights of another network than model.name = "
+                            f"{self.spec.model.name!r} with these parameters; start from a run of the same model")
         return weights

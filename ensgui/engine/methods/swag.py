@@ -44,7 +44,7 @@ class SwagMoments:
 
     @property
     def rank(self) -> int:
-        """K: the number of deviation columns actually kept (at most the rank asked for)."""
+        """K: the number of deviation columns kept (the rank asked for; fewer only for a run cancelled early)."""
         return int(self.deviations.shape[1])
 
 
@@ -192,13 +192,19 @@ class Swag(Method):
         return Plan(lr, snapshots, iters_per_epoch, epochs, 1, self.samples())
 
     def check(self) -> None:
+        if self.params["variant"] != "swag":
+            return  # the rank is used by the low-rank part alone
         collected = len(self.plan(iters_per_epoch(self.spec)).snapshots)
-        if self.params["variant"] == "swag" and collected < 2:
+        budget = (f"budget.epochs = {self.spec.budget['epochs']} with swa_start_fraction = "
+                  f"{self.params['swa_start_fraction']} and collect_per_epoch = {self.params['collect_per_epoch']} "
+                  f"collects {collected}")
+        if collected < 2:
             raise SpecError(f"method.variant = 'swag' needs at least 2 collected weight vectors for its low-rank "
-                            f"part, but budget.epochs = {self.spec.budget['epochs']} with swa_start_fraction = "
-                            f"{self.params['swa_start_fraction']} and collect_per_epoch = "
-                            f"{self.params['collect_per_epoch']} collects {collected}; raise the epochs, collect "
-                            f"twice per epoch, or choose swag_diag")
+                            f"part, but {budget}; raise the epochs, collect twice per epoch, or choose swag_diag")
+        rank = int(self.params["rank"])
+        if rank > collected:  # the deviation matrix would hold fewer columns than the rank the run file states
+            raise SpecError(f"method.rank = {rank} is more than the weight vectors SWAG collects: {budget}; lower "
+                            f"method.rank to at most {collected}, or raise budget.epochs")
 
     def row_names(self, plan: Plan) -> list[str]:
         if self.params["variant"] == "swa":
