@@ -37,6 +37,17 @@ def freeze_long_lived_objects() -> None:
     gc.freeze()
 
 
+def collect_garbage_on_the_gui_thread() -> object:
+    """Switch Python's automatic cycle collection off and collect on a GUI-thread timer instead.
+
+    Automatic collection runs in whichever thread allocates: in a run's worker thread it would delete Qt objects
+    whose Python wrappers sat in cycles there, which can deadlock with the GUI thread. Keep the returned object.
+    """
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    return GarbageCollector(interval=1.0)
+
+
 def create_window(workspace: Path | None = None, spec: Spec | None = None, threads: int | None = None):
     """The main window on a workspace folder, with a spec (the default experiment unless given); needs no torch."""
     import pyqtgraph as pg
@@ -53,6 +64,7 @@ def run_gui(workspace: Path | None = None, spec: Spec | None = None) -> int:
     window = create_window(workspace, spec)
     window.show()
     freeze_long_lived_objects()
+    collector = collect_garbage_on_the_gui_thread()  # noqa: F841 - lives as long as the event loop
     preload = threading.Thread(target=_preload_engine, name="ensgui-preload", daemon=True)
     QTimer.singleShot(PRELOAD_DELAY_MS, preload.start)
     return app.exec()

@@ -166,15 +166,9 @@ class RunWriter:
 
     def _checkpoint(self, event: CheckpointTaken) -> None:
         """Write what is buffered, then the checkpoint with the mark of the file as it now stands."""
-        if not self.started or self._broken or self.ended:
+        mark = self.flush(marked=True)
+        if mark is None:
             return
-        try:
-            with open_for_append(self.path) as f:
-                self._write_pending(f)
-                f.flush()
-                mark = mark_of(f)
-        except (OSError, ValueError, KeyError) as exc:
-            self._fail(f"cannot write run file {self.path}: {one_line(exc)}")
         try:
             write_checkpoint(self.path, event.state, mark)
         except RunFileError:
@@ -205,14 +199,16 @@ class RunWriter:
         f.create_group(L.EVAL)
         f.create_dataset(L.LOG, shape=(0,), maxshape=(None,), dtype=STRING, chunks=(L.LOG_CHUNK_LINES,))
 
-    def flush(self) -> None:
-        """Write everything buffered, then close the file so that it is consistent on disk."""
+    def flush(self, marked: bool = False) -> FileMark | None:
+        """Write everything buffered, then close the file so that it is consistent on disk; marked: return the
+        mark of the file as it then stands (for a checkpoint)."""
         if not self.started or self._broken or self.ended:
-            return
+            return None
         try:
             with open_for_append(self.path) as f:
                 self._write_pending(f)
                 f.flush()
+                return mark_of(f) if marked else None
         except (OSError, ValueError, KeyError) as exc:
             # Stop writing: the run fails with this message and later events must not raise again.
             self._broken = True

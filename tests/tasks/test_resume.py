@@ -45,7 +45,7 @@ SPECS = {
                                                       optimizer={"name": "adam", "lr": 1e-3}),
     "snapshot": lambda: spec_of({"name": "snapshot", "cycles": 2}, epochs=4),
     "fge": lambda: spec_of({"name": "fge", "pretrain_fraction": 0.34, "cycle_epochs": 1.0}),
-    "swag": lambda: spec_of({"name": "swag", "samples": 3, "swa_start_fraction": 0.34}, epochs=3),
+    "swag": lambda: spec_of({"name": "swag", "samples": 3, "swa_start_fraction": 0.34, "rank": 2}, epochs=3),
     "dropout": lambda: spec_of({"name": "dropout", "samples": 3}, dropout=0.2),
     "csgld": lambda: spec_of({"name": "csgld", "cycles": 1, "samples_per_cycle": 2, "beta": 0.5},
                              epochs=2),
