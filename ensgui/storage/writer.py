@@ -212,7 +212,8 @@ class RunWriter:
         except (OSError, ValueError, KeyError) as exc:
             # Stop writing: the run fails with this message and later events must not raise again.
             self._broken = True
-            raise RunFileError(f"cannot write run file {self.path}: {one_line(exc)}") from None
+            raise RunFileError(f"cannot write run file {self.path}: {one_line(exc)}; what it holds stays readable: "
+                               f"free disk space (or fix the folder's permissions), then resume the run") from None
 
     def _write_pending(self, f: h5py.File) -> None:
         for data in self._member_data:

@@ -80,6 +80,60 @@ def test_new_run_path_is_unique_and_safe(tmp_path, monkeypatch):
     assert ws.new_run_path("my run: lr=0.1/β").name == "20240501-090807-my-run-lr-0.1-3.h5"
 
 
+def test_names_are_reserved_so_two_runs_started_in_one_second_never_share_a_file(tmp_path, monkeypatch):
+    monkeypatch.setattr("ensgui.storage.workspace.datetime", FrozenClock)
+    ws = Workspace(tmp_path)
+    first, second = ws.new_run_path("race"), ws.new_run_path("race")  # nothing written yet by either run
+    assert first != second and second.name.endswith("-race-2.h5")
+    assert not first.exists() and not second.exists()
+    assert ws.runs() == [] and ws.problems == []  # a reservation is hidden and no run
+
+
+def test_processes_racing_for_one_name_get_one_each(tmp_path, monkeypatch):
+    import multiprocessing
+
+    monkeypatch.setattr("ensgui.storage.workspace.datetime", FrozenClock)
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        names = pool.map(_reserve, [str(tmp_path)] * 8)
+    assert len(set(names)) == 8
+
+
+def _reserve(folder: str) -> str:
+    return Workspace(Path(folder)).new_run_path("race").name
+
+
+def test_a_full_disk_fails_the_run_with_one_message_and_keeps_what_was_written(tmp_path, monkeypatch):
+    import errno
+
+    from ensgui.engine.spec import Spec
+    from ensgui.engine.task_state import TaskState
+    from ensgui.storage.checkpoint import has_checkpoint, read_checkpoint
+    from ensgui.storage.reader import read_run
+    from ensgui.storage.writer import RunWriter
+    from ensgui.tasks.run import run_to_file
+    from support import tiny_spec_dict
+
+    original, flushes = RunWriter._write_pending, []
+
+    def fill_the_disk(self, f):
+        flushes.append(1)
+        if len(flushes) == 6:  # the third epoch's flush: two epochs and their checkpoints are on disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        original(self, f)
+
+    monkeypatch.setattr(RunWriter, "_write_pending", fill_the_disk)
+    path = tmp_path / "full.h5"
+    spec = Spec.from_dict(tiny_spec_dict(members=2, epochs=4, train_size=256, val_size=64, test_size=100))
+    result = run_to_file(spec, path, TaskState(), threads=1)
+    assert result.status == "failed"
+    assert "No space left on device" in result.error and "free disk space" in result.error
+    assert "\n" not in result.error
+    monkeypatch.setattr(RunWriter, "_write_pending", original)
+    run = read_run(path, with_probs=False)  # what was stored before the disk filled up reads as it was
+    assert len(run.metrics[0]["val_acc"]) == 2
+    assert has_checkpoint(path) and read_checkpoint(path).state.epoch == 2
+
+
 @pytest.mark.parametrize("name, safe", [("deep ensemble", "deep-ensemble"), ("../../etc/passwd", "etc-passwd"),
                                         ("", "run"), ("???", "run"), ("x" * 100, "x" * 60), ("a.b_c-d", "a.b_c-d")])
 def test_safe_name(name, safe):
