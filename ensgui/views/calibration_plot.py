@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QWidget
 
-from ..engine.metrics import ReliabilityDiagram
 from .theme import PALETTE, add_grid
+
+if TYPE_CHECKING:
+    from ..engine.metrics import ReliabilityDiagram
 
 N_BINS = 15  # the ECE of the stored curves uses 15 equal-width bins (methods.md section 0)
 

@@ -6,6 +6,7 @@ import html
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Qt
@@ -14,9 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QSplitter, QTable
                                QVBoxLayout, QWidget)
 
 from ..engine import dee as dee_mod
-from ..engine import metrics
 from ..engine.methods import curve_order_note
-from ..engine.metrics import ReliabilityDiagram
 from ..storage.opened_run import FileStamp, OpenedRun, file_stamp
 from ..storage.reader import EvalData, RunData, RunSummary
 from ..storage.workspace import same_file
@@ -31,6 +30,9 @@ from .result_panels import RESULT_PANELS, PanelTab, panels_for
 from .run_document import LoadedRun, PrepareFailure
 from .screens import AppContext, RevealInTurns, RunScreen, Veiled, register_screen
 from .theme import ERROR_COLOR, HINT_STYLE, PALETTE, PATH_COLOR, fmt, fmt_mean_std, status_html
+
+if TYPE_CHECKING:
+    from ..engine.metrics import ReliabilityDiagram
 
 SPLITS: tuple[tuple[str, str], ...] = (("test", "test"), ("val", "validation"))
 DEFAULT_METRIC = "cnll"
@@ -62,7 +64,9 @@ def split_calibration(data: EvalData) -> SplitCalibration:
     mean = np.mean(np.asarray(probs, dtype=np.float64), axis=0)
     if data.labels.shape[0] != mean.shape[0]:
         return SplitCalibration(None, probs.shape[0], mean)
-    return SplitCalibration(metrics.reliability(mean, data.labels, N_BINS), probs.shape[0], mean)
+    from ..engine.metrics import reliability  # here, in the worker: the module brings scipy (0.8 s at start-up)
+
+    return SplitCalibration(reliability(mean, data.labels, N_BINS), probs.shape[0], mean)
 
 
 def prepare_results(opened: OpenedRun) -> dict[str, SplitCalibration]:
