@@ -21,12 +21,12 @@ from .screens import AppContext, registered_screens
 class MainWindow(QMainWindow):
     """Builds every registered screen on one AppContext and carries out what screens ask of the window."""
 
-    def __init__(self, workspace: Workspace, spec: Spec, threads: int | None = None) -> None:
+    def __init__(self, workspace: Workspace, spec: Spec, threads: int | None = None, backend: str = "process") -> None:
         super().__init__()
         self.setWindowTitle("ensgui — ensembles lab")
         self.resize(1280, 820)
         self.workspace = workspace
-        self.context = AppContext.create(workspace, self, actions=self, threads=threads)
+        self.context = AppContext.create(workspace, self, actions=self, threads=threads, backend=backend)
         self.controller = self.context.controller
         self.document = self.context.document
         self.tabs = QTabWidget(self)
@@ -172,8 +172,7 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
-            self.controller.cancel()
-            self.controller.wait()
+        self.controller.shutdown()  # stops the run (it checkpoints and evaluates) and lets the standby engine go
         for screen in self.screens.values():
             shutdown = getattr(screen, "shutdown", None)
             if callable(shutdown):

@@ -1,58 +1,28 @@
-"""The run controller: one spec or one gap sweep at a time in a Qt-owned worker thread; its events become signals."""
+"""The run controller: one run or gap sweep at a time, trained in an engine process of its own; its events become signals.
+
+A Qt-owned worker thread hands the job to the engine process (tasks.engine_process) and relays its events into a
+mailbox the GUI thread drains. The "thread" backend runs the job in that worker thread instead, in the window's own
+process: for what is registered at run time there (a test's toy method), at the price of a window that stutters
+while torch loads and trains.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
 
 from ..engine.events import (Event, LogLine, MarginsMeasured, Progress, RunEnded, RunStarted, Scalar, SnapshotTaken,
                              SweepDone, SweepPoint)
-from ..engine.errors import EnsguiError
 from ..engine.spec import Spec
-from ..engine.task_state import TaskState
-from .background_job import BackgroundJob, Mailbox, Work
+from ..tasks.jobs import Job, ResumeJob, RunJob, SweepJob, execute, window_event
+from .background_job import BackgroundJob, Mailbox
 
-# A job runs in the worker thread: given the event sink, the stop flag and the torch threads, it runs
-# one or more engine runs and returns how the whole job ended.
-Job = Callable[[Callable[[object], None], threading.Event, int], RunEnded]
-
-
-def gap_sweep_job(spec: Spec, gaps: Sequence[float | str], folder: Path, width_objects: int,
-                  resume: Path | None = None) -> Job:
-    """The job of a gap sweep: every point an ordinary run file in folder, then the summary file; with resume, the
-    missing points of that stored sweep (spec, gaps and width settings are then the file's)."""
-
-    def job(emit: Callable[[object], None], stop: threading.Event, threads: int) -> RunEnded:
-        # Imported in the worker: the tasks load torch, which the window does not need to appear.
-        from ..tasks.sweep import resume_gap_sweep, run_gap_sweep
-
-        started = time.monotonic()
-        problems: list[str] = []
-        labels: list[str] = []
-
-        def sink(event: object) -> None:
-            # A point that fails is recorded and the sweep goes on; its error goes into the sweep's end.
-            if isinstance(event, SweepPoint):
-                labels.append(event.label)
-            if isinstance(event, RunEnded) and event.status in ("failed", "diverged"):
-                problems.append(f"gap {labels[-1] if labels else '?'} {event.status}: {event.error}")
-            emit(event)
-
-        state = TaskState([sink], stop)
-        if resume is not None:
-            resume_gap_sweep(resume, state, threads=threads)
-        else:
-            run_gap_sweep(spec, gaps, folder, state, threads=threads, width_objects=width_objects)
-        status = "cancelled" if stop.is_set() else "finished"
-        return RunEnded(status, "; ".join(problems), time.monotonic() - started)
-
-    return job
+BACKENDS = ("process", "thread")
+STANDBY_DELAY_MS = 1500  # after the window is shown, or a run has ended and its results are drawn
 
 
 def default_threads() -> int:
@@ -65,66 +35,9 @@ class EventMailbox(Mailbox[Event]):
     way in, so a slow GUI never pins tensors or prediction arrays in memory."""
 
     def put(self, event: Event) -> None:
-        if isinstance(event, SnapshotTaken):
-            event = dataclasses.replace(event, state={})
-        elif not isinstance(event, (RunStarted, LogLine, Progress, Scalar, RunEnded, SweepPoint, SweepDone,
-                                    MarginsMeasured)):
-            return
-        super().put(event)
-
-
-# A single run in the worker thread: given the task state and the torch threads, it trains into its run file.
-RunTask = Callable[[TaskState, int], object]
-
-
-def _spec_task(spec: Spec, path: Path) -> RunTask:
-    def run(state: TaskState, threads: int) -> object:
-        # Imported in the worker: the task loads torch, which the window does not need to appear.
-        from ..tasks.run import run_to_file
-
-        return run_to_file(spec, path, state, threads)
-
-    return run
-
-
-def _resume_task(path: Path) -> RunTask:
-    def run(state: TaskState, threads: int) -> object:
-        from ..tasks.run import resume_run
-
-        # The run's own thread count (threads=None): on the CPU it then ends bitwise as if never stopped.
-        return resume_run(path, state)
-
-    return run
-
-
-def _run_work(task: RunTask, mailbox: EventMailbox, threads: int, job: Job | None) -> Work:
-    """The worker thread's work: runs the task (or the job, when given) and always ends with one RunEnded."""
-
-    def work(stop: threading.Event) -> None:
-        ended = False
-
-        def relay(event: Event) -> None:
-            nonlocal ended
-            ended = ended or isinstance(event, RunEnded)
-            mailbox.put(event)
-
-        try:
-            if job is None:
-                task(TaskState([relay], stop), threads)
-            else:
-                # Every point of a sweep ends with its own RunEnded: only the job's outcome ends the job.
-                relay(job(mailbox.put, stop, threads))
-        except EnsguiError as exc:  # a run that cannot start (a resume refused): its one-line reason
-            if not ended:
-                mailbox.put(RunEnded("failed", str(exc)))
-        except Exception as exc:  # noqa: BLE001 - a sink that fails at the very end must still end the run
-            if not ended:
-                mailbox.put(RunEnded("failed", f"{type(exc).__name__}: {exc}"))
-        else:
-            if not ended:
-                mailbox.put(RunEnded("failed", "the engine stopped without reporting an end status"))
-
-    return work
+        shown = window_event(event)
+        if shown is not None:
+            super().put(shown)
 
 
 class RunController(QObject):
@@ -148,18 +61,59 @@ class RunController(QObject):
     sweep_progress = Signal(int, int, str)  # point index (0-based), points, gap label: before each point
     sweep_finished = Signal(object)  # the sweep's summary Path: after its last event, before run_finished
 
-    def __init__(self, parent: QObject | None = None, threads: int | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, threads: int | None = None, backend: str = "process") -> None:
         super().__init__(parent)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.threads = threads if threads is not None else default_threads()
+        self.backend = backend
         self._mailbox = EventMailbox()
         self._path: Path | None = None
         self._spec: Spec | None = None
         self._ended: RunEnded | None = None
         self._sweep = False
         self._sweep_path: Path | None = None
+        self._standby: EngineProcess | None = None  # an engine process that has loaded torch and waits for a job
+        self._keep_standby = False
+        self._standby_timer = QTimer(self)
+        self._standby_timer.setSingleShot(True)
+        self._standby_timer.setInterval(STANDBY_DELAY_MS)
+        self._standby_timer.timeout.connect(self._spawn_standby)
         # Stops the engine on app.aboutToQuit too: a window closed without asking must not leave it running.
         self._background = BackgroundJob(self._drain, self)
         self._background.finished.connect(self._finished)
+        if (app := QCoreApplication.instance()) is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+    def keep_engine_ready(self) -> None:
+        """Keep an engine process loaded in the background from now on (soon, and again after every run), so that
+        Start trains at once instead of first waiting seconds for torch; the window's own thread never loads it."""
+        if self.backend != "process":
+            return
+        self._keep_standby = True
+        if self._standby is None and not self.is_running():
+            self._standby_timer.start()
+
+    @Slot()
+    def _spawn_standby(self) -> None:
+        if self._standby is None and not self.is_running() and self._keep_standby:
+            from ..tasks.engine_process import EngineProcess
+
+            self._standby = EngineProcess()
+
+    @Slot()
+    def _close_standby(self) -> None:
+        standby, self._standby = self._standby, None
+        if standby is not None:
+            standby.close()
+
+    def _engine(self):
+        """The engine process for the next job: the standby when there is one, else a new one."""
+        from ..tasks.engine_process import EngineProcess
+
+        self._standby_timer.stop()
+        engine, self._standby = self._standby, None
+        return engine if engine is not None else EngineProcess()
 
     @property
     def current_path(self) -> Path | None:
@@ -179,7 +133,7 @@ class RunController(QObject):
 
     def start_sweep(self, spec: Spec, gaps: Sequence[float | str], folder: Path, width_objects: int) -> None:
         """Start a gap sweep in the worker thread: one run file per gap in folder, then a summary file."""
-        self._start(spec, Path(folder), gap_sweep_job(spec, tuple(gaps), Path(folder), width_objects))
+        self._start(spec, Path(folder), SweepJob(spec.to_toml(), tuple(gaps), Path(folder), width_objects))
 
     def resume_sweep(self, path: Path) -> None:
         """Go on with a stored sweep that did not finish; EnsguiError (before anything starts) if it cannot be read."""
@@ -187,26 +141,34 @@ class RunController(QObject):
 
         path = Path(path)
         spec = Spec.from_toml(read_sweep(path).spec_toml)
-        self._start(spec, path.parent, gap_sweep_job(spec, (), path.parent, 0, resume=path))
+        self._start(spec, path.parent, SweepJob(spec.to_toml(), (), path.parent, 0, resume=path))
 
     def start(self, spec: Spec, path: Path) -> None:
         """Start a run in the worker thread; refuses while another run is active."""
-        self._start(spec, Path(path), None, _spec_task(spec, Path(path)))
+        self._start(spec, Path(path), RunJob(spec.to_toml(), Path(path)))
 
     def resume(self, path: Path) -> None:
-        """Continue a stopped run in its own file from its checkpoint (its spec is read in the worker)."""
-        self._start(None, Path(path), None, _resume_task(Path(path)))
+        """Continue a stopped run in its own file from its checkpoint (its spec is read by the engine)."""
+        self._start(None, Path(path), ResumeJob(Path(path)))
 
-    def _start(self, spec: Spec | None, path: Path, job: Job | None, task: RunTask | None = None) -> None:
+    def _start(self, spec: Spec | None, path: Path, job: Job) -> None:
         if self.is_running():
             raise RuntimeError("a run is already in progress: stop it or wait for it to finish first")
         self._path = Path(path)
         self._spec = spec
         self._ended = None
-        self._sweep = job is not None
+        self._sweep = isinstance(job, SweepJob)
         self._sweep_path = None
-        self._mailbox = EventMailbox()
-        work = _run_work(task, self._mailbox, self.threads, job)
+        self._mailbox = mailbox = EventMailbox()
+        threads = self.threads
+        if self.backend == "process":
+            engine = self._engine()
+
+            def work(stop: threading.Event) -> None:
+                engine.run(job, mailbox.put, stop, threads)
+        else:
+            def work(stop: threading.Event) -> None:
+                execute(job, mailbox.put, stop, threads)
         # run_starting before the thread starts: the GUI prepares without competing with the engine for the GIL.
         name = spec.name if spec is not None else self._path.stem
         self._background.start(work, f"ensgui-run-{name}", lambda: self.run_starting.emit(spec, self._path))
@@ -218,8 +180,11 @@ class RunController(QObject):
 
     @Slot()
     def shutdown(self) -> None:
-        """Cancel any active run and wait for its thread to end."""
+        """Cancel any active run and wait for its thread to end; let the standby engine go."""
+        self._keep_standby = False
+        self._standby_timer.stop()
         self._background.shutdown()
+        self._close_standby()
 
     def wait(self, timeout_ms: int = -1) -> bool:
         """Join the worker thread (forever when timeout_ms < 0); True once no run is active, its last events out."""
@@ -232,6 +197,8 @@ class RunController(QObject):
         if self._sweep_path is not None:
             self._path = self._sweep_path
             self.sweep_finished.emit(self._sweep_path)
+        if self._keep_standby:
+            self._standby_timer.start()  # after the results are drawn: the next Start need not wait for torch
         # Last, so that a slot may start the next run from here.
         self.run_finished.emit(ended, self._path)
 

@@ -82,12 +82,13 @@ class AppContext:
 
     @classmethod
     def create(cls, workspace: Workspace, parent: QWidget | None = None, actions: WindowActions | None = None,
-               threads: int | None = None) -> AppContext:
-        """The shared objects for one window (or one screen on its own when actions is None)."""
+               threads: int | None = None, backend: str = "process") -> AppContext:
+        """The shared objects for one window (or one screen on its own when actions is None); backend is where
+        runs train (run_controller.BACKENDS)."""
         from .run_controller import RunController, default_threads
 
         document = RunDocument(parent)
-        controller = RunController(parent, threads=threads)
+        controller = RunController(parent, threads=threads, backend=backend)
         return cls(workspace, WorkspaceIndex(workspace, parent), document, RunLoader(parent), controller,
                    actions if actions is not None else NoWindow(document),
                    threads if threads is not None else default_threads())

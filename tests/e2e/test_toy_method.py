@@ -81,7 +81,9 @@ def test_a_toy_method_and_panel_defined_outside_ensgui_run_from_the_gui(qtbot, t
                                                                        screenshot):
     values = tiny_spec_dict(method=TOY, members=2, name="toy")
     spec = Spec.from_dict(values)
-    window = create_window(tmp_path / "runs", spec, threads=1)
+    # The toy method is registered in this process only (by the fixture), so its runs train in a thread here: an
+    # engine process knows what importing ensgui registers.
+    window = create_window(tmp_path / "runs", spec, threads=1, backend="thread")
     qtbot.addWidget(window)
     window.resize(1280, 820)
     window.show()
