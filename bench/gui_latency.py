@@ -162,17 +162,50 @@ def measure(window, path: Path, probe: Probe) -> dict[str, np.ndarray]:
     return phases
 
 
+def run_spec_for_bench():
+    """The run that --run starts: a deep ensemble of 3 on 2k objects, 2 epochs, the full 10k test set."""
+    from ensgui.engine.spec import Spec
+    from ensgui.resources import PRESETS
+
+    return Spec.load(str(PRESETS / "smoke-deep_ensemble.toml"))
+
+
+def measure_run(window, probe: Probe) -> dict[str, np.ndarray]:
+    """Start a run as Start does and split the stalls into start (until the first training curve point),
+    training (until the run ends) and end of run (until Results has drawn the finished run, then 0.3 s)."""
+    controller = window.controller
+    marks: dict[str, float] = {}
+    controller.scalars.connect(lambda _batch: marks.setdefault("first scalar", probe.now()))
+    controller.run_finished.connect(lambda *_: marks.setdefault("ended", probe.now()))
+    spec = run_spec_for_bench()
+    show(window, "setup")
+    pump_until(lambda: True, then_ms=300)
+    probe.start()
+    window.start_run(spec)
+    pump_until(lambda: "ended" in marks, timeout_ms=600_000, then_ms=0)
+    path = controller.current_path
+    pump_until(lambda: opened(window, path))
+    gaps = probe.stop()
+    ends = np.asarray(probe.ticks[1:])
+    first, ended = marks.get("first scalar", marks["ended"]), marks["ended"]
+    return {"run: start": gaps[ends <= first], "run: training": gaps[(ends > first) & (ends <= ended)],
+            "run: end of run": gaps[ends > ended]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, help="a workspace folder of run files (default: train three)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--tree", type=Path, help="measure the ensgui package of this checkout instead")
+    parser.add_argument("--run", action="store_true",
+                        help="also start a run in the window (Start) and measure start, training and its end")
     args = parser.parse_args()
     if args.tree:
         sys.path.insert(0, str(args.tree.resolve()))
     folder = args.runs or Path(tempfile.mkdtemp(prefix="ensgui-latency-"))
-    paths = sorted(folder.glob("*.h5")) if args.runs else train_runs(folder)
+    # --run alone measures a run started in the window only; add --runs to open stored runs as well.
+    paths = sorted(folder.glob("*.h5")) if args.runs else [] if args.run else train_runs(folder)
     paths = [p for p in paths if not p.name.endswith(".sweep.h5")]
 
     app = QApplication.instance() or QApplication(sys.argv)
@@ -187,6 +220,16 @@ def main() -> None:
         pass
     else:
         freeze_long_lived_objects()
+    try:  # and collects cycles on the GUI thread only
+        from ensgui.app import collect_garbage_on_the_gui_thread
+    except ImportError:
+        collector = None
+    else:
+        collector = collect_garbage_on_the_gui_thread()  # noqa: F841 - lives as long as the window
+    ready = getattr(window.controller, "keep_engine_ready", None)
+    if ready is not None:  # as ensgui.app.run_gui does: an engine process loads torch while the user looks
+        ready()
+        pump_until(lambda: True, then_ms=8000)
     index = getattr(getattr(window, "context", None), "index", None)
     pump_until(lambda: index is None or index.scanned)
     probe = Probe()
@@ -194,6 +237,10 @@ def main() -> None:
         window.document.loaded.connect(lambda _loaded: setattr(probe, "mark", probe.now()))
     stalls: dict[str, list[np.ndarray]] = {}
     per_run: list[tuple[str, str, float]] = []
+    for _ in range(args.repeat if args.run else 0):
+        for phase, gaps in measure_run(window, probe).items():
+            stalls.setdefault(phase, []).append(gaps)
+            per_run.append(("(a run started in the window)", phase, float(gaps.max()) if len(gaps) else 0.0))
     for _ in range(args.repeat):
         for path in paths:
             if hasattr(window, "document"):
