@@ -330,8 +330,9 @@ class MonitorView(QWidget):
         for plot in self.plots.values():
             plot.clear_data()
         self.margins_panel.clear()
-        self.task_panel.start("loading data")
-        self._set_status("loading data…")
+        # The engine process may still be loading torch (a Start right after launch): the wait is named, not silent.
+        self.task_panel.start("starting the engine")
+        self._set_status("starting the engine and loading the data…")
         if spec is None:
             return  # a resume: its plan comes with RunStarted
         try:
