@@ -263,8 +263,10 @@ class ResultsView(RunScreen):
         """Draw a new run whole, or the shown one again after a choice changed: a plot per turn of the loop."""
         reference_only, self._reference_only = self._reference_only, False
         if loaded is not self._drawn:
-            self._drawn = self.loaded
+            # Marked drawn only once every part is: a request that cuts this drawing short (the DEE reference read
+            # meanwhile) must draw the run whole again, not only its reference.
             yield from self._draw_run()
+            self._drawn = self.loaded
         elif reference_only:
             yield from self._fill_reference()
         else:

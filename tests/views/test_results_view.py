@@ -431,3 +431,20 @@ def test_screenshots(make_results, finished_runs, screenshot):
     view.select_metric("error")
     view.tables.setCurrentIndex(1)
     screenshot(view, "results-val-members", colors=(PALETTE[0],))
+
+
+def test_a_reference_read_while_a_run_is_drawn_leaves_nothing_undrawn(make_results, finished_runs, qtbot):
+    """The DEE reference arrives from its worker while the run's parts are still being drawn: the drawing must go
+    on whole (it used to restart as a reference-only redraw, which left the reliability diagram empty)."""
+    view = make_results(finished_runs["bagging"].parent)
+    view.show()
+    for _ in range(3):
+        view.context.loader._cache.clear()  # the reference is read again, in its worker, while the run is drawn
+        view.context.document.open(finished_runs["bagging"])
+        # The event loop alone, as in the window (settle() would draw every part at once and hide the race).
+        qtbot.waitUntil(lambda: view.calibration_plot.diagram is not None and view.dee_values is not None,
+                        timeout=30000)
+        qtbot.wait(300)
+        assert view.calibration_plot.diagram is not None
+        view.context.document.open(finished_runs["deep_ensemble"])
+        qtbot.waitUntil(lambda: view.path == finished_runs["deep_ensemble"], timeout=30000)
