@@ -35,23 +35,30 @@ def collect_garbage_on_the_gui_thread() -> object:
 
 
 def create_window(workspace: Path | None = None, spec: Spec | None = None, threads: int | None = None,
-                  backend: str = "process"):
+                  backend: str = "process", settings=None):
     """The main window on a workspace folder, with a spec (the default experiment unless given); needs no torch.
 
-    Runs train in an engine process of their own (backend "process"), or in a thread of this one ("thread")."""
+    Runs train in an engine process of their own (backend "process"), or in a thread of this one ("thread").
+    settings (views.app_settings.AppSettings) is where the window keeps what it remembers (QSettings by default)."""
     import pyqtgraph as pg
 
     from .views.main_window import MainWindow
 
     pg.setConfigOptions(antialias=True, background="w", foreground="k")
     return MainWindow(Workspace(workspace or default_workspace()), spec or default_spec(), threads=threads,
-                      backend=backend)
+                      backend=backend, settings=settings)
 
 
 def run_gui(workspace: Path | None = None, spec: Spec | None = None) -> int:
+    """The application: the window as the user left it (size, splitters, last experiment unless spec is given)."""
+    from .views.app_settings import APPLICATION, ORGANIZATION, AppSettings
+
     app = QApplication.instance() or QApplication(sys.argv)
-    app.setApplicationName("ensgui")
-    window = create_window(workspace, spec)
+    app.setApplicationName(APPLICATION)
+    app.setOrganizationName(ORGANIZATION)
+    settings = AppSettings()
+    window = create_window(workspace, spec or settings.last_spec(), settings=settings)
+    window.restore_state()
     window.show()
     freeze_long_lived_objects()
     collector = collect_garbage_on_the_gui_thread()  # noqa: F841 - lives as long as the event loop

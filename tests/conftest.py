@@ -77,6 +77,20 @@ def workspace_dir(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def own_settings(tmp_path_factory):
+    """Every test's window keeps its settings (geometry, last spec, recent runs) in a folder of the test session,
+    never in the user's ~/.config; tests that check what is remembered make their own AppSettings."""
+    if "PySide6.QtCore" not in sys.modules:
+        yield
+        return
+    from PySide6.QtCore import QSettings
+
+    folder = tmp_path_factory.mktemp("settings")
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    yield
+
+
+@pytest.fixture(autouse=True)
 def plot_look():
     """The look app.create_window sets (white plots, antialiased), so that screenshots show what users see."""
     if "pyqtgraph" in sys.modules:

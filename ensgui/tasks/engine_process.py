@@ -26,11 +26,14 @@ import tempfile
 import threading
 from threading import Event as StopFlag
 
-from ..engine.events import Event, RunEnded, Sink
+from ..engine.events import Event, LogLine, RunEnded, Sink
 from ..text import printable
+from .engine_info import EngineInfo, engine_info
 from .jobs import Job, execute, window_event
 
 STOP = b"stop\n"
+
+
 _HEADER = struct.Struct("!Q")
 POLL_S = 0.1  # how often the parent looks at the stop flag while it waits for events
 STDERR_TAIL = 6  # lines of a crashed engine's standard error quoted in its end status
@@ -51,7 +54,14 @@ def read_frame(stream) -> object:
     data = stream.read(size)
     if len(data) < size:
         raise EOFError
-    return pickle.loads(data)
+    try:
+        return pickle.loads(data)
+    except Exception as exc:  # the frame was read whole, so the stream stays in step after this one
+        raise UnreadableFrame(f"{type(exc).__name__}: {exc}") from exc
+
+
+class UnreadableFrame(Exception):
+    """A frame whose value did not unpickle here (a bug: both ends run the same code)."""
 
 
 class EngineProcess:
@@ -69,13 +79,35 @@ class EngineProcess:
         os.close(write_end)
         self._events = os.fdopen(read_end, "rb")
         self._used = False
+        self._reading = threading.Lock()  # poll_info (GUI thread) and run (a worker) never read the pipe together
+        self.info: EngineInfo | None = None
+
+    def poll_info(self) -> EngineInfo | None:
+        """The engine's EngineInfo once it has loaded torch, else None; never waits."""
+        if self.info is None and self._reading.acquire(blocking=False):
+            try:
+                if not self._used and select.select([self._events], [], [], 0)[0]:
+                    self._take(read_frame(self._events))
+            except EOFError:
+                pass
+            finally:
+                self._reading.release()
+        return self.info
+
+    def _take(self, frame: object) -> object | None:
+        """A frame from the pipe: the engine's info is kept here, anything else is an event for the caller."""
+        if isinstance(frame, EngineInfo):
+            self.info = frame
+            return None
+        return frame
 
     def run(self, job: Job, sink: Sink, stop: StopFlag, threads: int) -> None:
         """Run job in the child, sending its events to sink until it ends; the last event is the job's RunEnded,
         also when the child dies (then with what its standard error said)."""
-        if self._used:
-            raise RuntimeError("an engine process runs one job")
-        self._used = True
+        with self._reading:
+            if self._used:
+                raise RuntimeError("an engine process runs one job")
+            self._used = True
         ended = False
         try:
             write_frame(self.process.stdin, (job, threads))
@@ -90,9 +122,14 @@ class EngineProcess:
                 if not ready:
                     continue
                 try:
-                    event = read_frame(self._events)
+                    event = self._take(read_frame(self._events))
                 except EOFError:
                     break
+                except UnreadableFrame as exc:
+                    # One lost event must not end the run in the window without its end status: say it, go on.
+                    event = LogLine(f"warning: an event from the engine could not be read ({exc})")
+                if event is None:
+                    continue
                 ended = ended or isinstance(event, RunEnded)
                 sink(event)
         finally:
@@ -156,11 +193,15 @@ class _EventPipe:
 
     def __call__(self, event: Event) -> None:
         shown = window_event(event)
-        if shown is None or not self.open:
+        if shown is not None:
+            self.send(shown)
+
+    def send(self, frame: object) -> None:
+        if not self.open:
             return
         with self.lock:
             try:
-                write_frame(self.stream, shown)
+                write_frame(self.stream, frame)
             except OSError:
                 self.open = False  # the window closed: the run goes on to its stop and its file
 
@@ -171,6 +212,7 @@ def main(argv: list[str]) -> int:
     # Loaded now, while no job waits: this is the time a run would otherwise spend before its first step.
     for name in ("torch", "ensgui.tasks.run", "ensgui.tasks.sweep"):
         importlib.import_module(name)
+    events.send(engine_info())
     try:
         job, threads = read_frame(sys.stdin.buffer)
     except EOFError:

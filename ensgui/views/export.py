@@ -223,6 +223,7 @@ def table_export_actions(table: QTableWidget, name: str | Callable[[], str] = "t
 def export_button(actions: Sequence[QAction], parent: QWidget | None = None, text: str = "Export") -> QToolButton:
     """A small "Export ▾" button whose menu holds the given actions."""
     button = QToolButton(parent)
+    button.setObjectName("export")  # Ctrl+E opens the first visible one of the screen in view (views.window_menus)
     button.setText(text)
     button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
     button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)

@@ -293,6 +293,13 @@ class MonitorView(QWidget):
         self.status_label.setText(status)
         self.status_label.setStyleSheet(status_badge_style(status))
 
+    def smoothing(self) -> float:
+        """The displayed curves' EMA weight, 0 (raw) to 0.99."""
+        return self.smoothing_slider.value() / 100.0
+
+    def set_smoothing(self, weight: float) -> None:
+        self.smoothing_slider.setValue(round(weight * 100))
+
     def _smoothing_changed(self, value: int) -> None:
         weight = value / 100.0
         self.smoothing_value.setText(f"{weight:.2f}")

@@ -23,6 +23,7 @@ from .background_job import BackgroundJob, Mailbox
 
 BACKENDS = ("process", "thread")
 STANDBY_DELAY_MS = 1500  # after the window is shown, or a run has ended and its results are drawn
+INFO_POLL_MS = 250  # how often the window looks whether the standby engine has loaded torch (a select, no wait)
 
 
 def default_threads() -> int:
@@ -60,6 +61,7 @@ class RunController(QObject):
     run_finished = Signal(object, object)  # RunEnded, Path
     sweep_progress = Signal(int, int, str)  # point index (0-based), points, gap label: before each point
     sweep_finished = Signal(object)  # the sweep's summary Path: after its last event, before run_finished
+    engine_ready = Signal(object)  # tasks.engine_process.EngineInfo: the standby engine has loaded torch
 
     def __init__(self, parent: QObject | None = None, threads: int | None = None, backend: str = "process") -> None:
         super().__init__(parent)
@@ -79,6 +81,10 @@ class RunController(QObject):
         self._standby_timer.setSingleShot(True)
         self._standby_timer.setInterval(STANDBY_DELAY_MS)
         self._standby_timer.timeout.connect(self._spawn_standby)
+        self.engine_info = None  # the EngineInfo of the last engine that reported one
+        self._info_timer = QTimer(self)
+        self._info_timer.setInterval(INFO_POLL_MS)
+        self._info_timer.timeout.connect(self._poll_info)
         # Stops the engine on app.aboutToQuit too: a window closed without asking must not leave it running.
         self._background = BackgroundJob(self._drain, self)
         self._background.finished.connect(self._finished)
@@ -100,6 +106,16 @@ class RunController(QObject):
             from ..tasks.engine_process import EngineProcess
 
             self._standby = EngineProcess()
+            self._info_timer.start()
+
+    @Slot()
+    def _poll_info(self) -> None:
+        info = self._standby.poll_info() if self._standby is not None else None
+        if self._standby is None or info is not None:
+            self._info_timer.stop()
+        if info is not None:
+            self.engine_info = info
+            self.engine_ready.emit(info)
 
     @Slot()
     def _close_standby(self) -> None:

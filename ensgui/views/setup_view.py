@@ -203,6 +203,8 @@ class SetupView(QWidget):
         self._stored: tuple[Spec, Path] | None = None  # a stored run's spec waiting for Setup to be shown
         self._stored_filler = FillWhenShown(self, self._show_stored)
         self._read_only = False
+        self._modified = False  # edits since the forms were last filled, saved or started
+        self._filling = False
         self._last_folder = str(PRESETS)
         self._valid_spec: Spec | None = None
         self._timer = QTimer(self)
@@ -218,6 +220,7 @@ class SetupView(QWidget):
         }
         for editor in self.editors.values():
             editor.changed.connect(self._fields_changed)
+            editor.changed.connect(self._edited)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 8)
@@ -266,7 +269,7 @@ class SetupView(QWidget):
         self.load_button.clicked.connect(self._load_clicked)
         self.save_button = QPushButton("Save TOML…", self)
         self.save_button.setToolTip("Write this experiment to a TOML spec file")
-        self.save_button.clicked.connect(self._save_clicked)
+        self.save_button.clicked.connect(self.save_dialog)
         for widget in (self.presets_button, self.load_button, self.save_button):
             row.addWidget(widget)
         row.addStretch(1)
@@ -324,6 +327,7 @@ class SetupView(QWidget):
         column.setSpacing(8)
         self.experiment = ExperimentChoice(side)
         self.experiment.changed.connect(self._experiment_changed)
+        self.experiment.changed.connect(self._edited)
         column.addWidget(self.experiment)
         self.preview = SchedulePreviewPlot(side)
         column.addWidget(self.preview, 1)
@@ -363,14 +367,42 @@ class SetupView(QWidget):
     # ------------------------------------------------------------ the spec
 
     def set_spec(self, spec: Spec) -> None:
-        """Fill every form from a spec and preview its plan at once (a stored run's spec still waiting is dropped)."""
+        """Fill every form from a spec and preview its plan at once (a stored run's spec still waiting is dropped).
+
+        The forms then hold no unsaved edits: whatever replaced them has asked first (confirm_replace)."""
         self._stored = None
         values = spec.to_dict()
-        self.editors[TOP].set_values({p.name: values[p.name] for p in TOP_SCHEMA})
-        for section, editor in self.editors.items():
-            if section != TOP:
-                editor.set_values(values[section])
+        self._filling = True
+        try:
+            self.editors[TOP].set_values({p.name: values[p.name] for p in TOP_SCHEMA})
+            for section, editor in self.editors.items():
+                if section != TOP:
+                    editor.set_values(values[section])
+        finally:
+            self._filling = False
+        self._modified = False
         self.refresh()
+
+    def _edited(self) -> None:
+        if not self._filling and not self._read_only:
+            self._modified = True
+
+    def is_modified(self) -> bool:
+        """Whether the forms hold edits that are neither saved to a file nor started as a run."""
+        return self._modified
+
+    def confirm_replace(self, what: str) -> bool:
+        """Before the forms are replaced (by what): ask to save, discard or keep unsaved edits; True to go on."""
+        if not self._modified:
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved experiment",
+            f"The experiment on Setup has changes that are not saved. Save them before {what}?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save_dialog()
+        return answer == QMessageBox.StandardButton.Discard
 
     def values(self) -> dict[str, Any]:
         """The forms as a spec dict, unchecked."""
@@ -489,6 +521,7 @@ class SetupView(QWidget):
             self._reveal_first_mark()
             return
         if not self.experiment.is_sweep():
+            self._modified = False  # the run file keeps the experiment
             self.start_requested.emit(spec)
             return
         try:
@@ -496,6 +529,7 @@ class SetupView(QWidget):
         except SpecError:
             self.experiment.gaps_edit.setFocus()  # the message is already shown under the field
             return
+        self._modified = False
         self.sweep_requested.emit(spec, gaps, self.experiment.width_objects())
 
     def _reveal_first_mark(self) -> None:
@@ -508,11 +542,18 @@ class SetupView(QWidget):
                     return
 
     def load_path(self, path: str | Path) -> bool:
-        """Load a spec file into the forms; a bad file becomes a message box. True when loaded."""
+        """Load a spec file into the forms (after asking about unsaved edits); a bad file becomes a message box.
+        True when loaded."""
         try:
             spec = Spec.load(str(path))
         except SpecError as exc:
             QMessageBox.warning(self, "Cannot load the spec", f"{Path(path).name}: {exc}")
+            return False
+        return self.replace_spec(spec, f"loading {Path(path).name}")
+
+    def replace_spec(self, spec: Spec, what: str) -> bool:
+        """Fill the forms with another experiment, editable, once unsaved edits are saved or given up."""
+        if not self.confirm_replace(what):
             return False
         self.set_read_only(False)
         self.set_spec(spec)
@@ -525,17 +566,18 @@ class SetupView(QWidget):
             self._last_folder = str(Path(path).parent)
             self.load_path(path)
 
-    def _save_clicked(self) -> None:
+    def save_dialog(self) -> bool:
+        """Ask for a file and write the experiment to it as TOML; True once saved."""
         spec = self.refresh()
         if spec is None:
             detail = self.error_label.toolTip() or self.error_label.text()
             QMessageBox.warning(self, "Cannot save the spec",
                                 f"The experiment has an invalid value; fix it first.\n\n{detail}")
-            return
+            return False
         suggested = str(Path(self._last_folder) / f"{spec.name}.toml")
         path, _ = QFileDialog.getSaveFileName(self, "Save the spec", suggested, "TOML specs (*.toml)")
         if not path:
-            return
+            return False
         target = Path(path)
         if not target.suffix:
             target = target.with_suffix(".toml")
@@ -543,8 +585,10 @@ class SetupView(QWidget):
             spec.save(str(target))
         except OSError as exc:
             QMessageBox.warning(self, "Cannot save the spec", f"cannot write {target}: {exc.strerror}")
-            return
+            return False
         self._last_folder = str(target.parent)
+        self._modified = False
+        return True
 
     # ------------------------------------------------------------ stored runs
 
