@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 import torch
@@ -46,49 +46,56 @@ def measured_events(ids: list[int], epoch: int, split: str, raw: torch.Tensor,
 
 
 @torch.no_grad()
-def final_margins(ctx: TrainContext, emit: Sink) -> None:
+def final_margins(ctx: TrainContext, emit: Sink, known: Mapping[str, np.ndarray] | None = None) -> None:
     """Margins of every finished row on train, validation and test: one artefact margins/<split> per split.
 
-    Each row's stored weights are run deterministically (eval mode): for sampling methods whose rows
-    hold the nets they sample around (SWAG's collected iterates, MC dropout's one net) these are the
-    margins of those nets, not of the samples.
+    known holds the rows' logits (rows, N, C) of splits the prediction already ran (validation and test, for
+    methods whose rows are stored nets run deterministically); only the other splits are run here. Training
+    margins cover the first evaluation.margin_train_objects objects of the shuffled training split (all when 0),
+    stored with their positions. Each row's stored weights are run deterministically (eval mode): for sampling
+    methods whose rows hold the nets they sample around (SWAG's collected iterates, MC dropout's one net) these
+    are the margins of those nets, not of the samples.
     """
-    data = ctx.data
-    splits = [(name, x, y) for name, x, y in (("train", data.train_x, data.train_y), ("val", data.val_x, data.val_y),
-                                              ("test", data.test_x, data.test_y)) if len(y)]
+    data, known = ctx.data, dict(known or {})
+    n_train = int(ctx.spec.evaluation["margin_train_objects"]) or len(data.train_y)
+    n_train = min(n_train, len(data.train_y))
+    splits = [(name, x, y) for name, x, y in (("train", data.train_x[:n_train], data.train_y[:n_train]),
+                                              ("val", data.val_x, data.val_y), ("test", data.test_x, data.test_y))
+              if len(y)]
     order = sorted(ctx.rows)
     if not order or not splits:
         return
+    to_run = [(name, x, y) for name, x, y in splits if name not in known]
+    ctx.log(f"computing the margins of {len(order)} row(s)"
+            + (f" on {n_train} of {len(data.train_y)} training objects" if n_train < len(data.train_y) else "")
+            + (f"; {' and '.join(sorted(known))} from the prediction's logits" if known else ""))
     batch = ctx.spec.evaluation["batch_size"]
     model = ctx.build_model(0)
     model.eval()
-    raw: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in splits}
-    normalized: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in splits}
     ctx.progress.start_phase("margins")
-    for i, row in enumerate(order):
+    from .prediction import predict_logits
+
+    ran: dict[str, list[torch.Tensor]] = {name: [] for name, _, _ in to_run}
+    for i, row in enumerate(order if to_run else []):
         load_state(model, ctx.rows[row])
-        for name, x, y in splits:
-            parts = [_batch_margins(model, x[s:s + batch], y[s:s + batch]) for s in range(0, len(y), batch)]
-            raw[name].append(np.concatenate([p[0] for p in parts]))
-            normalized[name].append(np.concatenate([p[1] for p in parts]))
+        for name, x, _ in to_run:
+            ran[name].append(predict_logits(model, x, batch))
         ctx.progress.phase_step(i + 1, len(order))
     for name, _, y in splits:
-        emit(margins_artefact(name, np.stack(raw[name]), np.stack(normalized[name]), y.cpu().numpy()))
+        logits = torch.from_numpy(np.asarray(known[name])) if name in known else torch.stack(ran[name])
+        raw, normalized = group_margins(logits, y.cpu())
+        extra = {"objects": np.asarray(data.train_index[:n_train], dtype=np.int64)} if name == "train" else {}
+        emit(margins_artefact(name, raw.numpy(), normalized.numpy(), y.cpu().numpy(), extra))
 
 
 MARGINS = "margins"  # artefact margins/<split>: arrays raw, normalized (K, N) float32 and labels (N,) int64
 
 
-def margins_artefact(split: str, raw: np.ndarray, normalized: np.ndarray, labels: np.ndarray) -> Artefact:
-    """The final margins of every row on one split, as the run file stores them under /analysis/margins/<split>."""
+def margins_artefact(split: str, raw: np.ndarray, normalized: np.ndarray, labels: np.ndarray,
+                     extra: Mapping[str, np.ndarray] | None = None) -> Artefact:
+    """The final margins of every row on one split, as the run file stores them under /analysis/margins/<split>;
+    extra arrays go beside them (the training split's object positions)."""
     return Artefact(f"{MARGINS}/{split}", {"raw": np.asarray(raw, dtype=np.float32),
                                            "normalized": np.asarray(normalized, dtype=np.float32),
-                                           "labels": np.asarray(labels, dtype=np.int64)})
+                                           "labels": np.asarray(labels, dtype=np.int64), **(extra or {})})
 
-
-def _batch_margins(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    # One forward gives both kinds; float64 as margins_of_model computes them, so the two agree exactly.
-    device = next(model.parameters()).device
-    logits = model(x.to(device)).double()
-    y = y.to(device)
-    return logit_margins(logits, y).cpu().numpy(), normalized_logit_margins(logits, y).cpu().numpy()

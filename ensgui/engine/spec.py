@@ -30,8 +30,13 @@ EVALUATION_SCHEMA: Schema = (
           label="CNLL folds"),
     Param("cnll_runs", int, 5, "random repetitions of the CNLL cross-validation", minimum=1, maximum=50,
           label="CNLL repetitions"),
-    Param("batch_size", int, 1000, "objects per forward pass when predicting", minimum=1, maximum=65536,
+    # 256 measured fastest for LeNet-5-Caffe and LeNet-300-100 forwards on a 2-core CPU (docs/benchmarks.md):
+    # bigger batches leave the cache; a GPU may prefer more.
+    Param("batch_size", int, 256, "objects per forward pass when predicting", minimum=1, maximum=65536,
           label="batch size"),
+    Param("margin_train_objects", int, 2000, "training objects whose final margins are stored, the first of the "
+          "shuffled training split, a fixed random subset (0 = all); validation and test margins cover every "
+          "object", minimum=0, maximum=10_000_000, label="train margins on"),
     # A fixed subset keeps the per-epoch cost small; the final margins at the end cover every object.
     Param("live_margins", int, 1000, "training and validation objects whose margins are measured at every epoch "
           "end for the live histograms (0 switches them off)", minimum=0, maximum=100000, label="live margins"),

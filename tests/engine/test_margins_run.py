@@ -143,3 +143,41 @@ def test_cancelled_run_keeps_margins_of_finished_rows() -> None:
     # Member 0 finished; member 1 was stopped before its first step: a random net is no partial row.
     assert all(e.raw.shape[0] == 1 for e in computed)
     assert not [e for e in events if isinstance(e, SnapshotTaken) and e.partial_epoch is not None]
+
+
+def test_training_margins_on_the_stated_subset(tmp_path: Path) -> None:
+    s = Spec.from_dict({**spec(members=1, epochs=1).to_dict(),
+                        "evaluation": {**spec().to_dict()["evaluation"], "margin_train_objects": 120}})
+    path = tmp_path / "run.h5"
+    status, events = run(s, [RunWriter(path)])
+    assert status == "finished"
+    data = load_splits(s.data.name, s.data.params, s.seed)
+    train = final_margins(events)["train"]
+    assert train.raw.shape == (1, 120)
+    np.testing.assert_array_equal(train.labels, data.train_y[:120].numpy())
+    state = next(e.state for e in events if isinstance(e, SnapshotTaken))
+    np.testing.assert_allclose(train.raw[0], margins_of_model(net(s, state), data.train_x[:120],
+                                                              data.train_y[:120], 64), rtol=1e-6, atol=1e-6)
+    # The run file names the objects, as positions in the original training set.
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["analysis/margins/train/objects"][()], data.train_index[:120])
+
+
+def test_each_row_is_run_once_per_split_after_training(monkeypatch) -> None:
+    """Validation and test margins reuse the prediction's logits: after training, every row sees every
+    validation and test object once, and the training objects of its margins once."""
+    from ensgui.engine import prediction
+
+    seen: list[int] = []
+    real = prediction.predict_logits
+
+    def counting(model, x, batch):
+        seen.append(len(x))
+        return real(model, x, batch)
+
+    monkeypatch.setattr(prediction, "predict_logits", counting)
+    status, _ = run(spec(members=2, epochs=1))
+    assert status == "finished"
+    assert sorted(seen) == sorted([TEST, VAL, TRAIN] * 2)

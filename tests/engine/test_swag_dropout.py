@@ -236,7 +236,7 @@ def test_swag_predict_recomputes_batchnorm_for_every_sample(monkeypatch):
         return calls[-1]
 
     monkeypatch.setattr(bn_update, "update_batchnorm", counting)
-    (probs,) = method.predict(ctx, [data.test_x])
+    (probs,) = method.predict(ctx, [data.test_x]).probs
     assert probs.shape == (3, 8, 10) and calls == [True, True, True]
     assert not np.allclose(probs[0], probs[1])
     assert any("Sigma_diag mean" in line for line in logs)

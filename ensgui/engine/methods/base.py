@@ -19,6 +19,7 @@ from ..schema import Param
 if TYPE_CHECKING:
     import torch
 
+    from ..prediction import Predictions
     from ..spec import Spec
     from ..training import StoredRuns, TrainContext
 
@@ -108,22 +109,25 @@ class Method(ABC):
         order = sorted(ctx.rows)
         return {order.index(row): epoch for row, epoch in stopped.items()}
 
-    def predict(self, ctx: TrainContext, inputs: list[torch.Tensor]) -> list[np.ndarray]:
+    def predict(self, ctx: TrainContext, inputs: list[torch.Tensor]) -> Predictions:
         """Probabilities (rows, N, C) float32 of the ensemble on each input set; progress per row.
 
-        The default predicts every stored row deterministically; sampling methods (SWAG, MC dropout)
-        override it and draw each sample once for all input sets, so validation and test see the
-        same ensemble.
+        The default runs every stored row deterministically, once per input set, and keeps the logits for the
+        margins; sampling methods (SWAG, MC dropout) override it and draw each sample once for all input sets, so
+        validation and test see the same ensemble.
         """
+        import torch
+
         from ..nets import load_state
-        from ..prediction import predict_probs
+        from ..prediction import Predictions, predict_logits, softmax_probs
 
         order = sorted(ctx.rows)
         model = ctx.build_model(0)
-        out: list[list[np.ndarray]] = [[] for _ in inputs]
+        logits: list[list[torch.Tensor]] = [[] for _ in inputs]
         for i, row in enumerate(order):
             load_state(model, ctx.rows[row])
             for j, x in enumerate(inputs):
-                out[j].append(predict_probs(model, x, ctx.spec.evaluation["batch_size"]))
+                logits[j].append(predict_logits(model, x, ctx.spec.evaluation["batch_size"]))
             ctx.progress.phase_step(i + 1, len(order))
-        return [np.stack(rows) for rows in out]
+        stacked = [torch.stack(per_set) for per_set in logits]
+        return Predictions([softmax_probs(t) for t in stacked], [t.numpy() for t in stacked])

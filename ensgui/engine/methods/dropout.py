@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from ..prediction import Predictions
     from ..training import TrainContext
 
 # The runner seeds training masks with derive_seed(seed, 0, DROPOUT); test-time masks take a sub-stream
@@ -104,8 +105,10 @@ class McDropout(Method):
         # Every pass runs the one net: if it was stopped in flight, every row is partial.
         return {i: stopped[0] for i in range(self.samples())} if 0 in stopped else {}
 
-    def predict(self, ctx: TrainContext, inputs: list[torch.Tensor]) -> list[np.ndarray]:
+    def predict(self, ctx: TrainContext, inputs: list[torch.Tensor]) -> Predictions:
+        from ..prediction import Predictions
+
         model = ctx.build_model(0, ctx.rows[0], trained=True)
         seed = derive_seed(self.spec.seed, 0, DROPOUT, PREDICTION_STREAM)
-        return mc_dropout_probs(model, inputs, self.samples(), seed, self.spec.evaluation["batch_size"],
-                                ctx.progress.phase_step)
+        return Predictions(mc_dropout_probs(model, inputs, self.samples(), seed, self.spec.evaluation["batch_size"],
+                                            ctx.progress.phase_step))

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from ..prediction import Predictions
+
     from ..training import TrainContext
 
 VARIANTS = ("swag", "swag_diag", "swa")
@@ -235,11 +237,11 @@ class Swag(Method):
         vectors = (flatten_parameters(ctx.rows[row], names) for row in sorted(ctx.rows))
         return running_moments(vectors, int(self.params["rank"])), names
 
-    def predict(self, ctx: TrainContext, inputs: list[torch.Tensor]) -> list[np.ndarray]:
+    def predict(self, ctx: TrainContext, inputs: list[torch.Tensor]) -> Predictions:
         import torch
 
         from ..bn_update import update_batchnorm
-        from ..prediction import predict_probs
+        from ..prediction import Predictions, predict_probs
 
         variant, scale = self.params["variant"], float(self.params["scale"])
         moments, _ = self.moments(ctx)
@@ -260,4 +262,4 @@ class Swag(Method):
             for j, x in enumerate(inputs):
                 out[j].append(predict_probs(model, x, batch))
             ctx.progress.phase_step(i + 1, samples)
-        return [np.stack(rows) for rows in out]
+        return Predictions([np.stack(rows) for rows in out])
