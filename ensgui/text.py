@@ -9,20 +9,53 @@ import unicodedata
 MISSING = "–"  # an en dash: a missing value reads as missing, not as zero
 
 
+# Metrics stored as fractions and shown in percent everywhere a person reads them (the run file and CSV keep the
+# fractions): the papers' tables and the Compare screen speak of error in %.
+PERCENT_METRICS = frozenset({"error"})
+
+
 def fmt(value: float | None) -> str:
-    """Four significant digits; None and nan as an en dash."""
+    """Four significant digits, trailing zeros kept so a column lines up (0.7970, not 0.797); None and nan as an
+    en dash."""
     if value is None or not math.isfinite(value):
         return MISSING
-    return f"{value:.4g}"
+    if value == 0:
+        return "0"
+    text = f"{value:#.4g}"
+    return text[:-1] if text.endswith(".") else text
+
+
+def _decimals(text: str) -> int:
+    return 0 if "." not in text or "e" in text else len(text.split(".", 1)[1])
 
 
 def fmt_mean_std(mean: float, std: float) -> str:
-    """"0.1234 ± 0.005"; a std that is rounding noise (1e-17 at k = K, where every order holds all members) is 0."""
+    """"0.1234 ± 0.0050": the mean to four significant digits and the std to the same decimal place, so both read
+    at one precision; a std that is rounding noise (1e-17 at k = K, where every order holds all members) is 0."""
+    shown = fmt(mean)
     if not math.isfinite(std):
-        return fmt(mean)
+        return shown
     if math.isfinite(mean) and abs(std) <= 1e-12 * max(1.0, abs(mean)):
         std = 0.0
-    return f"{fmt(mean)} ± {fmt(std)}"
+    if not math.isfinite(mean) or "e" in shown:
+        return f"{shown} ± {fmt(std)}"
+    return f"{shown} ± {std:.{_decimals(shown)}f}"
+
+
+def metric_scale(metric: str) -> float:
+    """The factor from a stored metric value to the one shown (100 for error, which is shown in percent)."""
+    return 100.0 if metric in PERCENT_METRICS else 1.0
+
+
+def fmt_metric(metric: str, value: float | None) -> str:
+    """A metric's value as people read it: error in percent, everything to four significant digits."""
+    return fmt(None if value is None else value * metric_scale(metric))
+
+
+def fmt_metric_mean_std(metric: str, mean: float, std: float) -> str:
+    """fmt_mean_std of a metric in its shown unit (error in percent)."""
+    scale = metric_scale(metric)
+    return fmt_mean_std(mean * scale, std * scale)
 
 
 def format_duration(seconds: float | None) -> str:

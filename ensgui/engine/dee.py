@@ -47,6 +47,34 @@ def dee(reference_curve: np.ndarray, values: np.ndarray, higher_is_better: bool 
     return np.where(np.isnan(v), np.nan, out)
 
 
+def dee_limits(reference_curve: np.ndarray, values: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
+    """Where dee() is only a bound: -1 for values worse than one reference member (DEE < 1, shown as 1), +1 for
+    values better than the largest reference ensemble (DEE >= K, shown as K), 0 where DEE is read off the curve.
+    int8 of values' shape; nan values give 0."""
+    env = _oriented_envelope(reference_curve, higher_is_better)
+    v = np.asarray(values, dtype=np.float64)
+    if not higher_is_better:
+        v = -v
+    with np.errstate(invalid="ignore"):
+        return np.where(v < env[0], -1, np.where(v > env[-1], 1, 0)).astype(np.int8)
+
+
+def dee_cnll_limits(reference_cnll_mean: np.ndarray, method_cnll_mean: np.ndarray) -> np.ndarray:
+    """dee_limits of calibrated NLL curves (lower is better)."""
+    return dee_limits(reference_cnll_mean, method_cnll_mean, higher_is_better=False)
+
+
+def dee_text(value: float, limit: int, reference_size: int) -> str:
+    """A DEE as read: "< 1" below one reference member, "≥ K" beyond the reference, else four significant digits."""
+    if limit < 0:
+        return "< 1"
+    if limit > 0:
+        return f"≥ {reference_size}"
+    if not np.isfinite(value):
+        return "–"
+    return f"{value:#.4g}".rstrip(".")
+
+
 def dee_from_cnll(reference_cnll_mean: np.ndarray, method_cnll_mean: np.ndarray) -> np.ndarray:
     """DEE from calibrated NLL curves: the log-likelihood is the negated NLL."""
     return dee(-np.asarray(reference_cnll_mean, dtype=np.float64), -np.asarray(method_cnll_mean, dtype=np.float64))

@@ -21,6 +21,7 @@ from .panels import labeled_combo, number_item, results_table, text_item
 from .result_panels import register_result_panel
 from .run_document import LoadedRun, PrepareFailure
 from .screens import AppContext
+from ..text import fmt_metric
 from .theme import HINT_STYLE, fmt
 
 SPLITS: tuple[tuple[str, str], ...] = (("test", "test"), ("val", "validation"))
@@ -56,15 +57,18 @@ def prepare_boosting(opened: OpenedRun) -> BoostingRounds:
     return BoostingRounds(b, gaps, rounds)
 
 
-def _fill_table(table: QTableWidget, header: list[str], rows: list[list[object]]) -> None:
-    """Numbers are shown with 4 significant digits and kept exactly under VALUE_ROLE for the CSV export."""
+def _fill_table(table: QTableWidget, header: list[str], rows: list[list[object]],
+                metrics: list[str | None] | None = None) -> None:
+    """Numbers are shown with 4 significant digits (a column named in metrics in that metric's unit: error in
+    percent) and kept exactly under VALUE_ROLE for the CSV export."""
     table.clear()
     table.setColumnCount(len(header))
     table.setRowCount(len(rows))
     table.setHorizontalHeaderLabels(header)
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
-            text = fmt(value) if isinstance(value, float) else str(value)
+            metric = metrics[c] if metrics is not None else None
+            text = (fmt_metric(metric, value) if metric else fmt(value)) if isinstance(value, float) else str(value)
             table.setItem(r, c, number_item(text, value) if isinstance(value, (int, float)) else text_item(text))
 
 
@@ -201,7 +205,7 @@ class BoostingPanel(QWidget):
         names = [n for n in METRICS if n in data.curves]
         k_max = max(data.curves[n].shape[0] for n in names)
         rows = [[k] + [float(data.curves[n][k - 1, 0]) for n in names] for k in range(1, k_max + 1)]
-        _fill_table(self.metrics_table, ["models k"] + [metric_short(n) for n in names], rows)
+        _fill_table(self.metrics_table, ["models k"] + [metric_short(n) for n in names], rows, [None, *names])
 
     def _file_stem(self, what: str) -> str:
         name = self.run.path.stem if self.run is not None else "boosting"

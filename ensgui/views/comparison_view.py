@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidgetItem, 
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..engine import comparison
+from ..engine import dee as dee_mod
 from ..engine.errors import RunFileError
 from ..storage.opened_run import FileStamp, file_stamp
 from ..storage.reader import RunData, RunSummary
@@ -479,8 +480,12 @@ class ComparisonView(QWidget):
             return
         labels = [label for label, _ in self.runs]
         # The colour of the same run in the curves plot, which numbers runs in the same order.
+        ref = np.asarray(self._reference_curves()[DEE_METRIC], dtype=np.float64)[:, 0]
+        curves = dict(self.run_curves())
+        limits = {label: dee_mod.dee_cnll_limits(ref, np.asarray(curves[label][DEE_METRIC])[:, 0])
+                  for label in self.dee_values}
         self.dee_plot.draw([(label, values, color(labels.index(label))) for label, values in self.dee_values.items()],
-                           self.reference.summary.name)
+                           self.reference.summary.name, limits=limits)
 
     def _fill_table(self) -> None:
         table = self.summary_table

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -18,7 +18,8 @@ from .theme import add_grid, settle_range
 IDENTITY_NAME = "DEE = k"
 BAND_BRUSH = (31, 119, 180, 45)
 TIP = ("Deep Ensemble Equivalent: how many members of the reference deep ensemble reach the calibrated NLL "
-       "(test-time CV) of ensemble size k.")
+       "(test-time CV) of ensemble size k. A triangle up on the reference's size means at least that many "
+       "(better than the whole reference); a triangle down on 1 means less than one member.")
 
 
 class DeePlot(PlotOrMessage):
@@ -46,7 +47,10 @@ class DeePlot(PlotOrMessage):
             action.setEnabled(False)
 
     def draw(self, series: Sequence[tuple[str, np.ndarray, QColor]], reference_name: str,
-             band: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+             band: tuple[np.ndarray, np.ndarray] | None = None,
+             limits: Mapping[str, np.ndarray] | None = None) -> None:
+        """limits[label] (dee.dee_limits) marks the points that are only bounds: a triangle up on the reference's
+        size for "≥ K", down on 1 for "< 1"."""
         item = self.plot.getPlotItem()
         item.clear()
         self.legend.clear()
@@ -67,6 +71,12 @@ class DeePlot(PlotOrMessage):
             k = np.arange(1, len(values) + 1, dtype=np.float64)
             item.addItem(pg.PlotDataItem(k, values, pen=pg.mkPen(color, width=2), symbol="o", symbolSize=7,
                                          symbolBrush=pg.mkBrush(color), symbolPen=pg.mkPen(color), name=label))
+            bound = np.asarray((limits or {}).get(label, np.zeros(len(values))))
+            for sign, symbol in ((1, "t1"), (-1, "t")):  # t1 points up (at least), t down (less than)
+                at = bound == sign
+                if at.any():
+                    item.addItem(pg.ScatterPlotItem(k[at], np.asarray(values)[at], symbol=symbol, size=14,
+                                                    brush=pg.mkBrush("w"), pen=pg.mkPen(color, width=2)))
         item.setTitle(f"CNLL against {html.escape(reference_name)}")
         item.setXRange(0.7, k_max + 0.3, padding=0)
         item.enableAutoRange(axis="y")

@@ -10,11 +10,12 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QWidget
 
+from ..text import metric_scale
 from .theme import add_grid, color, settle_range
 
 # Full names for axis labels, tables and selectors; unknown metrics are shown by their stored name.
 METRIC_LABELS: dict[str, str] = {
-    "error": "error",
+    "error": "error (%)",
     "nll": "NLL",
     "cnll": "calibrated NLL (test-time CV)",
     "cnll_val": "calibrated NLL (val temperature)",
@@ -29,7 +30,7 @@ METRIC_LABELS: dict[str, str] = {
 
 # Short names for table headers, where the full names would make columns too wide.
 METRIC_SHORT: dict[str, str] = {
-    "error": "error", "nll": "NLL", "cnll": "CNLL", "cnll_val": "CNLL (val τ)", "brier": "Brier", "ece": "ECE",
+    "error": "error (%)", "nll": "NLL", "cnll": "CNLL", "cnll_val": "CNLL (val τ)", "brier": "Brier", "ece": "ECE",
     "auroc": "AUROC", "brier_t": "Brier (val τ)", "ece_t": "ECE (val τ)", "auroc_t": "AUROC (val τ)",
     "tau_val": "τ (val)",
 }
@@ -105,6 +106,7 @@ class MetricCurvesPlot(pg.PlotWidget):
         for name, curve in curves.items():
             if curve.ndim != 2 or curve.shape[1] != 2:
                 raise ValueError(f"curve of {name!r} must have shape (K, 2), got {curve.shape}")
+        scale = metric_scale(metric)  # drawn in the unit the tables show (error in percent)
         if list(curves) != list(self._series):
             self.clear_curves()
         self.show_message("")
@@ -120,9 +122,9 @@ class MetricCurvesPlot(pg.PlotWidget):
         for i, (name, curve) in enumerate(curves.items()):
             self._data[name] = curve
             if name in self._series:
-                _set_series(self._series[name], curve)
+                _set_series(self._series[name], curve * scale)
             else:
-                self._series[name] = self._add_series(name, curve, color(i))
+                self._series[name] = self._add_series(name, curve * scale, color(i))
         k_max = max((c.shape[0] for c in curves.values()), default=1)
         # One run needs no legend; its name is in the screen's header.
         self.legend.setVisible(len(curves) > 1)
@@ -178,7 +180,7 @@ class MetricCurvesPlot(pg.PlotWidget):
         return list(self._series)
 
     def drawn(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(k, mean, std) as drawn for one run, read back from the plot items."""
+        """(k, mean, std) as drawn for one run (in the shown unit: error in percent), read back from the plot items."""
         series = self._series[name]
         k, mean = series.mean.getData()
         _, upper = series.upper.getData()

@@ -29,7 +29,8 @@ from .reference_picker import ReferencePicker, references
 from .result_panels import RESULT_PANELS, PanelTab, panels_for
 from .run_document import LoadedRun, PrepareFailure
 from .screens import AppContext, RevealInTurns, RunScreen, Veiled, register_screen
-from .theme import ERROR_COLOR, HINT_STYLE, PALETTE, PATH_COLOR, fmt, fmt_mean_std, status_html
+from ..text import fmt_metric, fmt_metric_mean_std
+from .theme import ERROR_COLOR, HINT_STYLE, PALETTE, PATH_COLOR, fmt, status_html
 
 if TYPE_CHECKING:
     from ..engine.metrics import ReliabilityDiagram
@@ -101,6 +102,7 @@ class ResultsView(RunScreen):
         self.shown_metric = DEFAULT_METRIC
         self.reference: RunData | None = None
         self.dee_values: np.ndarray | None = None
+        self.dee_limits: np.ndarray | None = None  # dee.dee_limits: which values are only bounds ("< 1", "≥ K")
         self._dee_band: tuple[np.ndarray, np.ndarray] | None = None
         self._chosen: tuple[Path, Path | None] | None = None  # (shown run, reference) the user picked
         self._reference_failure: tuple[Path, FileStamp | None, str] | None = None
@@ -337,7 +339,7 @@ class ResultsView(RunScreen):
 
     def _show_message(self, text: str) -> None:
         self.stack.show_message(text)
-        self.dee_values = None
+        self.dee_values = self.dee_limits = None
         self._enable_controls(False)
 
     def _enable_controls(self, on: bool) -> None:
@@ -466,10 +468,14 @@ class ResultsView(RunScreen):
             return None
         return data.curves.get(DEE_METRIC)
 
+    def _reference_size(self) -> int:
+        ref_curve = self._reference_curve()
+        return 0 if ref_curve is None else int(ref_curve.shape[0])
+
     def _compute_dee(self, note: str) -> str:
         """DEE of this run's CNLL curve against the reference's on the selected split, with its band; the note
         says why there is none."""
-        self.dee_values = self._dee_band = None
+        self.dee_values = self._dee_band = self.dee_limits = None
         if self.reference is None:
             return note
         data = self.eval_data()
@@ -481,6 +487,7 @@ class ResultsView(RunScreen):
         mine = data.curves[DEE_METRIC][:, 0]
         try:
             values = dee_mod.dee_from_cnll(ref_curve[:, 0], mine)
+            self.dee_limits = dee_mod.dee_cnll_limits(ref_curve[:, 0], mine)
             self._dee_band = dee_mod.dee_band(-ref_curve[:, 0], ref_curve[:, 1], -mine)
         except ValueError as exc:
             return f"DEE cannot be computed: {exc}"
@@ -576,10 +583,11 @@ class ResultsView(RunScreen):
                 curve = data.curves[name]
                 if r < curve.shape[0]:
                     mean, std = float(curve[r, 0]), float(curve[r, 1])
-                    table.setItem(r, c, number_item(fmt_mean_std(mean, std), (mean, std)))
+                    table.setItem(r, c, number_item(fmt_metric_mean_std(name, mean, std), (mean, std)))
             if has_dee and r < self.dee_values.shape[0]:
                 value = float(self.dee_values[r])
-                item = number_item(fmt(value), value)
+                limit = int(self.dee_limits[r]) if self.dee_limits is not None else 0
+                item = number_item(dee_mod.dee_text(value, limit, self._reference_size()), value)
                 item.setBackground(QColor(232, 240, 254))
                 table.setItem(r, 1, item)
 
@@ -614,7 +622,7 @@ class ResultsView(RunScreen):
                 values = data.member_metrics[name]
                 if r < values.shape[0]:
                     value = float(values[r])
-                    table.setItem(r, c, number_item(fmt(value), value))
+                    table.setItem(r, c, number_item(fmt_metric(name, value), value))
 
     def _calibration(self) -> SplitCalibration | None:
         prepared = self.loaded.get(PREPARED) if self.loaded is not None else None
@@ -637,7 +645,9 @@ class ResultsView(RunScreen):
             self.dee_plot.show_message(note)
             return
         name = self.reference.summary.name if self.reference is not None else ""
-        self.dee_plot.draw([(DEE_SERIES, self.dee_values, QColor(PALETTE[0]))], name, band=self._dee_band)
+        limits = {} if self.dee_limits is None else {DEE_SERIES: self.dee_limits}
+        self.dee_plot.draw([(DEE_SERIES, self.dee_values, QColor(PALETTE[0]))], name, band=self._dee_band,
+                           limits=limits)
 
     def _file_stem(self, what: str) -> str:
         name = self.path.stem if self.path is not None else "results"

@@ -17,13 +17,14 @@ from ..storage.reader import RunSummary
 from ..storage.workspace import UnreadableRun
 from .export import VALUE_ROLE, export_button, table_export_actions
 from .screens import AppContext, register_screen
-from .theme import ERROR_STYLE, fmt, status_color
+from ..text import fmt_metric
+from .theme import ERROR_STYLE, status_color
 
-COLUMNS: tuple[str, ...] = ("name", "status", "method", "dataset", "model", "created", "members", "test error",
+COLUMNS: tuple[str, ...] = ("name", "status", "method", "dataset", "model", "created", "members", "test error (%)",
                             "NLL", "CNLL", "ECE")
-HEADLINE_COLUMNS: dict[str, str] = {"test error": "error", "NLL": "nll", "CNLL": "cnll", "ECE": "ece"}
+HEADLINE_COLUMNS: dict[str, str] = {"test error (%)": "error", "NLL": "nll", "CNLL": "cnll", "ECE": "ece"}
 COLUMN_TIPS: dict[str, str] = {
-    "test error": "test error of the full ensemble",
+    "test error (%)": "test error of the full ensemble, in percent",
     "NLL": "test NLL of the full ensemble",
     "CNLL": "test calibrated NLL (test-time CV) of the full ensemble",
     "ECE": "test ECE of the full ensemble",
@@ -244,7 +245,7 @@ class RunsView(QWidget):
                 item.setData(VALUE_ROLE, int(s.rows))
             else:
                 value = s.headline.get(HEADLINE_COLUMNS[column])
-                item = _SortItem(fmt(value))
+                item = _SortItem(fmt_metric(HEADLINE_COLUMNS[column], value))
                 item.setData(VALUE_ROLE, None if value is None else float(value))
             if column in ("members",) or column in HEADLINE_COLUMNS:
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

@@ -60,7 +60,7 @@ def test_setup_start_monitor_cancel_and_results(qtbot, tmp_path, screenshot):
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     with h5py.File(path, "r") as f:
         assert f.attrs["status"] == "finished"
-        for column, name in (("error", "error"), ("NLL", "nll"), ("CNLL", "cnll"), ("ECE", "ece")):
+        for column, name in (("error (%)", "error"), ("NLL", "nll"), ("CNLL", "cnll"), ("ECE", "ece")):
             stored = f[f"eval/test/curves/{name}"][()]
             shown = np.array([table.item(r, headers.index(column)).data(VALUE_ROLE) for r in range(table.rowCount())])
             np.testing.assert_allclose(shown, stored, rtol=0, atol=1e-12)

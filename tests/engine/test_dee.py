@@ -97,3 +97,17 @@ def test_band() -> None:
         dee_band(REF_LL, -std, values)
     with pytest.raises(ValueError):
         dee_band(REF_LL, std[:2], values)
+
+
+def test_dee_limits_mark_values_beyond_the_reference_and_below_one_member() -> None:
+    from ensgui.engine.dee import dee_cnll_limits, dee_from_cnll, dee_text
+
+    reference = np.array([0.40, 0.35, 0.33, 0.32])  # CNLL of a deep ensemble of 4, lower is better
+    method = np.array([0.45, 0.40, 0.34, 0.31])
+    values = dee_from_cnll(reference, method)
+    limits = dee_cnll_limits(reference, method)
+    assert limits.tolist() == [-1, 0, 0, 1]
+    # The value is clamped where it is only a bound; the text says so.
+    assert [dee_text(v, int(b), 4) for v, b in zip(values, limits)] == ["< 1", "1.000", "2.500", "≥ 4"]
+    # Exactly the whole reference's score is DEE = K, not a bound.
+    assert dee_cnll_limits(reference, np.array([0.32, 0.40])).tolist() == [0, 0]

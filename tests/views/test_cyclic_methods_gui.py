@@ -89,7 +89,7 @@ def test_cyclic_method_from_setup_to_results(qtbot, tmp_path, method, screenshot
     with h5py.File(path, "r") as f:
         assert f.attrs["status"] == "finished"
         assert f["eval/test/probs"].shape[0] == table.rowCount() == len(plan.snapshots)
-        for column, name in (("error", "error"), ("NLL", "nll"), ("CNLL", "cnll"), ("ECE", "ece")):
+        for column, name in (("error (%)", "error"), ("NLL", "nll"), ("CNLL", "cnll"), ("ECE", "ece")):
             stored = f[f"eval/test/curves/{name}"][()]
             shown = np.array([table.item(r, headers.index(column)).data(VALUE_ROLE) for r in range(table.rowCount())])
             np.testing.assert_allclose(shown, stored, rtol=0, atol=1e-12)

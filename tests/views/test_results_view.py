@@ -28,7 +28,8 @@ from ensgui.views.margin_histogram_plot import margin_bin_edges
 from ensgui.views.metric_curves_plot import metric_label, metric_short
 from ensgui.views.result_panels import register_result_panel, unregister_result_panel
 from ensgui.views.results_view import DEE_SERIES, ResultsView
-from ensgui.views.theme import PALETTE, fmt, fmt_mean_std
+from ensgui.text import fmt_metric, fmt_metric_mean_std
+from ensgui.views.theme import PALETTE
 from support import open_and_wait, tiny_spec_dict
 
 BOOSTING_MODELS = 3
@@ -92,15 +93,17 @@ def _check_curves(view: ResultsView, path: Path, split: str) -> None:
             mean, std = curves[name][r]
             item = table.item(r, c)
             assert item.data(VALUE_ROLE) == (mean, std) or (np.isnan(mean) and np.isnan(item.data(VALUE_ROLE)[0]))
-            assert item.text() == fmt_mean_std(float(mean), float(std))
+            assert item.text() == fmt_metric_mean_std(name, float(mean), float(std))
     for name in ("error", "nll", "cnll", "cnll_val", "brier", "ece", "auroc"):
         view.select_metric(name)
         label = view.run.summary.name
         assert view.curves_plot.run_names()[0] == label
         k, mean, std = view.curves_plot.drawn(label)
         np.testing.assert_array_equal(k, np.arange(1, k_rows + 1))
-        np.testing.assert_array_equal(mean, curves[name][:, 0])
-        np.testing.assert_allclose(std, curves[name][:, 1], atol=1e-12)
+        # Drawn in the unit the tables show: error in percent.
+        scale = 100.0 if name == "error" else 1.0
+        np.testing.assert_allclose(mean, curves[name][:, 0] * scale, rtol=1e-12)
+        np.testing.assert_allclose(std, curves[name][:, 1] * scale, atol=1e-10)
         assert view.curves_plot.getPlotItem().getAxis("left").labelText == metric_label(name)
 
 
@@ -146,7 +149,7 @@ def test_member_table_matches_eval_members(make_results, finished_runs):
         c = headers.index(metric_short(name))
         for r in range(3):
             assert table.item(r, c).data(VALUE_ROLE) == values[r]
-            assert table.item(r, c).text() == fmt(float(values[r]))
+            assert table.item(r, c).text() == fmt_metric(name, float(values[r]))
 
 
 def test_dee_of_the_deep_ensemble_against_itself_is_k(make_results, finished_runs):
@@ -183,6 +186,10 @@ def test_dee_of_bagging_against_the_deep_ensemble(make_results, finished_runs, s
     assert dee.shape == (3,)
     assert np.all(dee >= 1.0) and np.all(dee <= 3.0)
     np.testing.assert_array_equal(view.dee_plot.curve(DEE_SERIES)[1], dee)
+    # A value that is only a bound reads as one: "< 1" below one reference member, "≥ 3" beyond the reference.
+    texts = [view.curves_table.item(r, c).text() for r in range(3)]
+    for r, limit in enumerate(view.dee_limits):
+        assert texts[r] == ("< 1" if limit < 0 else "≥ 3" if limit > 0 else f"{dee[r]:#.4g}")
     # The bagging curve and its DE reference are both drawn, each in its palette colour.
     assert len(view.curves_plot.run_names()) == 2
     view.select_metric("nll")
@@ -371,7 +378,8 @@ def test_boosting_tab_comes_and_goes_with_the_run(make_results, boosting_run, fi
     header, rows = table_contents(panel.rounds_table)
     np.testing.assert_allclose([r[header.index("mean gap")] for r in rows], stored.gaps.astype(np.float64).mean(1))
     shown, k, values = panel.metric_curve()
-    np.testing.assert_array_equal(values, _file_curves(boosting_run, "test")[shown][:, 0])
+    scale = 100.0 if shown == "error" else 1.0  # drawn in percent
+    np.testing.assert_allclose(values, _file_curves(boosting_run, "test")[shown][:, 0] * scale, rtol=1e-12)
     assert "training order" in view.curves_title.text()
     screenshot(view, "results-boosting-tab", colors=(PALETTE[0], PALETTE[1]))
     # A run of another method has no Boosting tab; the boosting run brings the same panel back.

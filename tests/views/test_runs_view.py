@@ -58,9 +58,10 @@ def test_lists_both_runs_with_status_and_headline_metrics(qtbot, finished_runs):
         assert _cell(view, row, "dataset").text() == summary.dataset == "fashion-mnist"
         assert _cell(view, row, "model").text() == summary.model
         assert _cell(view, row, "members").data(VALUE_ROLE) == summary.rows == 3
-        for column, key in (("test error", "error"), ("NLL", "nll"), ("CNLL", "cnll"), ("ECE", "ece")):
+        for column, key in (("test error (%)", "error"), ("NLL", "nll"), ("CNLL", "cnll"), ("ECE", "ece")):
             assert _cell(view, row, column).data(VALUE_ROLE) == summary.headline[key]
-            assert _cell(view, row, column).text() == f"{summary.headline[key]:.4g}"
+            shown = summary.headline[key] * (100.0 if key == "error" else 1.0)  # error in percent
+            assert _cell(view, row, column).text() == f"{shown:#.4g}".rstrip(".")
     assert view.problems_label.isHidden()
 
 

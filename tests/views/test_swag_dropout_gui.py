@@ -85,7 +85,7 @@ def test_sampling_method_from_setup_to_results(qtbot, tmp_path, method, screensh
         assert f.attrs["status"] == "finished"
         assert f["eval/test/probs"].shape[0] == f["eval/val/probs"].shape[0] == SAMPLES
         assert table.rowCount() == SAMPLES
-        for column, name in (("error", "error"), ("NLL", "nll"), ("CNLL", "cnll"), ("ECE", "ece")):
+        for column, name in (("error (%)", "error"), ("NLL", "nll"), ("CNLL", "cnll"), ("ECE", "ece")):
             stored = f[f"eval/test/curves/{name}"][()]
             shown = np.array([table.item(r, headers.index(column)).data(VALUE_ROLE) for r in range(table.rowCount())])
             np.testing.assert_allclose(shown, stored, rtol=0, atol=1e-12)
