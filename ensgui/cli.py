@@ -50,12 +50,14 @@ class TerminalProgress:
                        + (f": {event.error}" if event.error and self.show_errors else ""))
 
     def _progress(self, p: object) -> None:
-        fraction = p.done / p.total if p.total else 1.0
+        from .engine.progress import describe, shown_eta, shown_fraction
+
+        fraction = shown_fraction(p)
         bar = "#" * int(fraction * self.width) + "." * (self.width - int(fraction * self.width))
-        where = f"epoch {p.epoch} · {p.done}/{p.total} member-steps" if p.member_total else \
-            f"{p.done}/{p.total}" + (f" · {p.text}" if p.text else "")
-        text = (f"[{bar}] {fraction:4.0%} {p.phase} {where} · {format_duration(p.elapsed)} elapsed · "
-                f"ETA {format_duration(p.eta)}")
+        where = describe(p) + (f" · {p.done}/{p.total} member-steps" if p.phase == "training" and p.member_total
+                               else f" · {p.done}/{p.total}" if p.run_fraction is None else "")
+        text = (f"[{bar}] {fraction:4.0%} {where} · {format_duration(p.elapsed)} elapsed · "
+                f"ETA {format_duration(shown_eta(p))}")
         if self.tty:
             self.stream.write("\r" + text)
             self.stream.flush()

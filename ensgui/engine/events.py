@@ -39,6 +39,10 @@ class Progress:
     elapsed: float = 0.0
     eta: float | None = None  # seconds, None until it can be estimated
     text: str = ""  # what is being done, e.g. "member 0 snapshot 1 → member 0 snapshot 3"
+    # A run's share of all its phases (training, predicting, metrics, margins) and the time to its very end; None
+    # for tasks that are one phase, where done / total and eta say it all.
+    run_fraction: float | None = None
+    run_eta: float | None = None
 
 
 @dataclass(frozen=True)

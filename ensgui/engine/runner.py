@@ -17,7 +17,7 @@ from .margin_tracking import final_margins
 from .methods import Method, method_for
 from .metrics import ensemble_log_mean, fit_temperature
 from .planning import iters_per_epoch
-from .progress import ProgressTracker
+from .progress import ProgressTracker, run_work
 from .seeding import DROPOUT, EVAL, derive_seed
 from .spec import Spec
 from .sweep import resolve_gap_from_run
@@ -94,7 +94,10 @@ def run_spec(spec: Spec, state: TaskState, threads: int | None = None,
                   f"({plan.epochs} epochs of {plan.iters_per_epoch}) on {device} with "
                   f"{torch.get_num_threads()} CPU thread(s)")
         torch.manual_seed(derive_seed(spec.seed, 0, DROPOUT))
-        progress = ProgressTracker(emit, plan.members, plan.total_iters)
+        margin_objects = min(spec.evaluation["margin_train_objects"] or len(data.train_y), len(data.train_y))
+        work = run_work(plan.members, plan.total_iters, spec.budget["batch_size"], plan.rows,
+                        len(data.val_y) + len(data.test_y), spec.evaluation["orders"], margin_objects)
+        progress = ProgressTracker(emit, plan.members, plan.total_iters, work=work)
         ctx = TrainContext(spec, data, device, plan, state, progress, stored_runs)
         if resume is not None:
             _continue_from(ctx, resume)

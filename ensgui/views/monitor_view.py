@@ -418,9 +418,9 @@ class MonitorView(QWidget):
             return
         if progress.phase == "training":
             self._trained = progress.done / progress.total if progress.total else 0.0
-        done = progress.done >= progress.total
-        self.task_panel.show_progress(progress, ", evaluating" if done else "")
-        if done and not self._cancelling:
+        after_training = progress.phase != "training" or progress.done >= progress.total
+        self.task_panel.show_progress(progress, epochs=self._epochs or None)
+        if after_training and not self._cancelling:
             self._set_status("evaluating…")
         if self._epochs:
             self.epoch_label.setText(f"epoch {min(progress.epoch, self._epochs)} of {self._epochs}")

@@ -6,21 +6,20 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QWidget
 
 from ..engine.events import Progress
+from ..engine.progress import describe, shown_eta, shown_fraction
 from .theme import format_duration
 
 RESOLUTION = 1000  # progress bar steps: a tenth of a percent
 
 
-def progress_text(progress: Progress) -> str:
-    """"37% — 1:02 elapsed, ETA 1:45" in training; other phases name themselves ("interpolating: a → b")."""
-    percent = int(100 * progress.done / progress.total) if progress.total else 0
-    what = "" if progress.phase == "training" else progress.phase
-    if progress.text:
-        what = f"{what}: {progress.text}" if what else progress.text
-    text = f"{percent}% — " + (f"{what} — " if what else "") + f"{format_duration(progress.elapsed)} elapsed"
-    if progress.done >= progress.total:
+def progress_text(progress: Progress, epochs: int | None = None) -> str:
+    """"37% — training · epoch 2 of 3 — 1:02 elapsed, ETA 1:45": a run's share of all its phases, the phase in
+    words and the time to the run's very end; another task's phase names itself ("interpolating: a → b")."""
+    fraction = shown_fraction(progress)
+    text = f"{int(100 * fraction)}% — {describe(progress, epochs)} — {format_duration(progress.elapsed)} elapsed"
+    if fraction >= 1.0 or (progress.run_fraction is None and progress.done >= progress.total):
         return text
-    return f"{text}, ETA {format_duration(progress.eta)}"
+    return f"{text}, ETA {format_duration(shown_eta(progress))}"
 
 
 class TaskPanel(QWidget):
@@ -64,10 +63,9 @@ class TaskPanel(QWidget):
         self.cancel_button.setText(self.cancel_text)
         self.cancel_button.setEnabled(True)
 
-    def show_progress(self, progress: Progress, suffix: str = "") -> None:
-        fraction = progress.done / progress.total if progress.total else 0.0
-        self.progress_bar.setValue(int(round(RESOLUTION * fraction)))
-        self.progress_bar.setFormat(progress_text(progress) + suffix)
+    def show_progress(self, progress: Progress, suffix: str = "", epochs: int | None = None) -> None:
+        self.progress_bar.setValue(int(round(RESOLUTION * shown_fraction(progress))))
+        self.progress_bar.setFormat(progress_text(progress, epochs) + suffix)
 
     def set_text(self, text: str) -> None:
         self.progress_bar.setFormat(text)

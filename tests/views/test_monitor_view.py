@@ -286,7 +286,10 @@ def test_debiased_ema_and_text_helpers():
     assert count == 3
     assert format_duration(62) == "1:02" and format_duration(3725) == "1:02:05" and format_duration(None) == "–:––"
     progress = Progress("training", 37, 100, (37,), 100, 1, 62.0, 105.0)
-    assert progress_text(progress) == "37% — 1:02 elapsed, ETA 1:45"
+    assert progress_text(progress, 3) == "37% — training · epoch 1 of 3 — 1:02 elapsed, ETA 1:45"
+    # A run's bar and ETA cover all its phases: after training the bar goes on from where training left it.
+    after = Progress("predicting", 3, 20, (100,), 100, 3, 80.0, 4.0, run_fraction=0.81, run_eta=9.0)
+    assert progress_text(after, 3) == "81% — predicting · row 3 of 20 — 1:20 elapsed, ETA 0:09"
     assert member_summary((390, 390, 120, 130) + (0,) * 12, 390) == \
         "16 members: 2 done · 2 training (120–130/390) · 12 waiting"
 
@@ -314,6 +317,6 @@ def test_many_members_collapse_to_one_line(qtbot, controller, monitor, tmp_path,
     controller.progress.emit(Progress("training", sum(done), members * plan.total_iters, done, plan.total_iters,
                                       2, 30.0, 60.0))
     assert monitor.member_progress.text() == "16 members: 3 done · 2 training (40/60) · 11 waiting"
-    assert monitor.progress_bar.text() == "27% — 0:30 elapsed, ETA 1:00"
+    assert monitor.progress_bar.text() == "27% — training · epoch 2 of 3 — 0:30 elapsed, ETA 1:00"
     qtbot.waitUntil(lambda: monitor.loss_plot.displayed_data(15)[0].size == 40, timeout=2000)
     screenshot(monitor, "monitor-sixteen-members")
