@@ -1,4 +1,5 @@
-"""The `ensgui` command: the GUI by default, `run` / `sweep` to train headless, `show` to print a run or sweep file."""
+"""The `ensgui` command: the GUI by default, `run` / `sweep` to train headless, `interpolate` to add interpolations
+to a run, `show` to print a run or sweep file."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ EXIT_USER_ERROR = 2
 MAX_THREADS = 256
 MAX_PROBES = 10_000
 MAX_WIDTH_OBJECTS = 1_000_000
+MAX_INTERPOLATION_OBJECTS = 10_000_000
 
 
 class TerminalProgress:
@@ -217,6 +219,83 @@ def _print_sweep(path: Path, out: TextIO) -> None:
         out.write("  ".join(cells) + "\n")
 
 
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from .engine.errors import CancelledError
+    from .engine.task_state import TaskState
+    from .storage.reader import list_snapshots
+    from .tasks.interpolation import compute_interpolations
+
+    path = Path(args.run)
+    pairs = _interpolation_pairs(list_snapshots(path), args.pair)
+    labels: list[str] = []
+
+    def start(stop: threading.Event) -> None:
+        # Appended as each pair is stored (the task emits it), so that a stop still prints what was kept.
+        def keep(event: object) -> None:
+            from .engine.events import Artefact
+
+            if isinstance(event, Artefact):
+                labels.append(event.name.split("/", 1)[1])
+
+        compute_interpolations(path, pairs, args.points, TaskState([TerminalProgress(), keep], stop),
+                               train_objects=args.train_objects, test_objects=args.test_objects,
+                               threads=args.threads)
+
+    try:
+        _until_interrupted(start)
+    except CancelledError:
+        print(path)
+        _print_interpolations(path, labels, sys.stdout)
+        print(f"stopped: {len(labels)} of {len(pairs)} pair(s) stored", file=sys.stderr)
+        return 1
+    print(path)
+    _print_interpolations(path, labels, sys.stdout)
+    return 0
+
+
+def _interpolation_pairs(snapshots: list, named: list[list[str]] | None) -> list:
+    """--pair A B as snapshots (member:index each), or the screen's default: final vs each earlier snapshot."""
+    from .engine.interpolation import pairs_against_final
+
+    if not named:
+        pairs = pairs_against_final(snapshots)
+        if not pairs:
+            raise EnsguiError("every member of this run has a single snapshot, so none has an earlier one: name the "
+                              "pairs with --pair, e.g. --pair 0:0 1:0 (member:snapshot)")
+        return pairs
+    by_key = {(s.member, s.index): s for s in snapshots}
+    pairs = []
+    for texts in named:
+        ends = []
+        for text in texts:
+            try:
+                key = tuple(int(part) for part in text.split(":"))
+            except ValueError:
+                key = ()
+            if len(key) != 2 or key not in by_key:
+                known = ", ".join(f"{m}:{i}" for m, i in sorted(by_key)) or "none"
+                raise EnsguiError(f"--pair {text!r} is not a stored snapshot as member:snapshot (stored: {known})")
+            ends.append(by_key[key])
+        if ends[0] is ends[1]:
+            raise EnsguiError(f"--pair {texts[0]} {texts[1]} names one snapshot twice: pick two different ones")
+        pairs.append(tuple(ends))
+    return pairs
+
+
+def _print_interpolations(path: Path, labels: list[str], out: TextIO) -> None:
+    """Every interpolation just stored, as a table along λ."""
+    from .storage.analysis import read_interpolations
+
+    stored = read_interpolations(path)
+    for label in labels:
+        result, attrs = stored[label]
+        out.write(f"{label}: {attrs.get('a')} (λ = 0) → {attrs.get('b')} (λ = 1); "
+                  f"{attrs.get('objects', '')}; {attrs.get('seconds', 0):.1f} s on {attrs.get('device', '?')}\n")
+        out.write("       λ  train loss  train error   test loss  test error\n")
+        for row in zip(result.lambdas, result.train_loss, result.train_error, result.test_loss, result.test_error):
+            out.write("  " + "  ".join(f"{v:10.4f}" for v in row) + "\n")
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from .storage.reader import read_run
     from .storage.workspace import is_sweep_path
@@ -268,6 +347,8 @@ def _add_threads(parser: argparse.ArgumentParser, default: str = "torch's choice
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .engine.interpolation import (DEFAULT_POINTS, DEFAULT_TEST_OBJECTS, DEFAULT_TRAIN_OBJECTS, MAX_POINTS,
+                                       MIN_POINTS)
     from .engine.spec import TOP_SCHEMA
     from .engine.width import DEFAULT_MAX_ITER, DEFAULT_WIDTH_OBJECTS
 
@@ -309,6 +390,23 @@ def build_parser() -> argparse.ArgumentParser:
                                                       f"(default {DEFAULT_MAX_ITER})")
     _add_threads(sweep)
     sweep.set_defaults(func=cmd_sweep)
+    interp = sub.add_parser("interpolate", help="store the losses along the line between pairs of a finished run's "
+                                                "snapshots in its file (the Interpolation screen's computation)")
+    interp.add_argument("run", help="the run file (.h5)")
+    interp.add_argument("--pair", nargs=2, action="append", metavar=("A", "B"),
+                        help="snapshots a (λ = 0) and b (λ = 1) as member:snapshot, e.g. --pair 0:1 0:3; repeat for "
+                             "more pairs (default: each member's final snapshot against each of its earlier ones)")
+    interp.add_argument("--points", type=bounded_int(MIN_POINTS, MAX_POINTS, f"the default is {DEFAULT_POINTS}"),
+                        default=DEFAULT_POINTS, help=f"λ grid points from 0 to 1 (default {DEFAULT_POINTS})")
+    objects = bounded_int(1, MAX_INTERPOLATION_OBJECTS, "a number beyond the split's size uses all of it")
+    interp.add_argument("--train-objects", type=objects, default=DEFAULT_TRAIN_OBJECTS,
+                        help="training objects every λ is measured on (and BatchNorm statistics recomputed from): the "
+                             f"first of the run's shuffled training split (default {DEFAULT_TRAIN_OBJECTS})")
+    interp.add_argument("--test-objects", type=objects, default=DEFAULT_TEST_OBJECTS,
+                        help="test objects every λ is measured on: a class-stratified sample of the test split drawn "
+                             f"with the run's seed, all of it when larger (default {DEFAULT_TEST_OBJECTS})")
+    _add_threads(interp)
+    interp.set_defaults(func=cmd_interpolate)
     show = sub.add_parser("show", help="print a run file's spec and its metrics-vs-size table, or a sweep's table")
     show.add_argument("run", help="a run file (.h5) or a gap-sweep summary (.sweep.h5)")
     show.add_argument("--split", nargs="+", default=["test"], choices=("test", "val"))

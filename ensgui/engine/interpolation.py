@@ -11,12 +11,20 @@ from typing import TYPE_CHECKING, Callable, Protocol, Sequence, TypeVar
 
 import numpy as np
 
+from .data import stratified_take
+
 if TYPE_CHECKING:
     from .data import DataSplits
 
 MIN_POINTS = 21  # the Snapshot Ensembles figure's resolution; coarser grids miss the barrier's shape
 DEFAULT_POINTS = 21
-DEFAULT_TRAIN_OBJECTS = 5000
+MAX_POINTS = 401
+# Every λ is a forward pass of both subsets, so their sizes set the cost. Until issue 12 the defaults were 5000
+# training objects and the whole test split; these smaller ones (an option on the screen and the command line)
+# are part of that issue's speed-up, see docs/benchmarks.md "Interpolation".
+DEFAULT_TRAIN_OBJECTS = 1000
+DEFAULT_TEST_OBJECTS = 2000
+_TEST_SUBSET_STREAM = 0x11E5  # the test subset's own random stream, apart from the splits' (data.load_splits)
 
 Progress = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
@@ -90,3 +98,23 @@ def train_subset_size(data: DataSplits, train_objects: int) -> int:
     if train_objects < 1:
         raise ValueError(f"train_objects must be at least 1, got {train_objects}")
     return min(int(train_objects), len(data.train_y))
+
+
+def pick_test_objects(test_y: np.ndarray, test_objects: int, seed: int) -> np.ndarray:
+    """Positions in the test split the losses use: all of it in order, or a class-stratified sample of
+    test_objects drawn with the spec seed (sorted), since a split may list its objects class by class."""
+    if test_objects < 1:
+        raise ValueError(f"test_objects must be at least 1, got {test_objects}")
+    labels = np.asarray(test_y)
+    if test_objects >= len(labels):
+        return np.arange(len(labels))
+    return np.sort(stratified_take(labels, int(test_objects), np.random.default_rng([int(seed), _TEST_SUBSET_STREAM])))
+
+
+def objects_note(train_used: int, train_available: int, test_used: int, test_available: int, seed: int) -> str:
+    """How the objects were chosen, in words, for the stored attributes."""
+    train = (f"all {train_available} training objects" if train_used >= train_available else
+             f"the first {train_used} of {train_available} training objects (the run's shuffled split)")
+    test = (f"all {test_available} test objects" if test_used >= test_available else
+            f"{test_used} of {test_available} test objects (class-stratified, seed {seed})")
+    return f"{train}; {test}"

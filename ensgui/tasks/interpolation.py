@@ -11,9 +11,9 @@ import torch
 from ..engine.data import load_splits
 from ..engine.errors import EnsguiError, RunFileError, SpecError
 from ..engine.events import Artefact
-from ..engine.interpolation import (DEFAULT_TRAIN_OBJECTS, lambda_grid, pair_label, snapshot_name,
-                                    train_subset_size)
-from ..engine.line_losses import interpolate
+from ..engine.interpolation import (DEFAULT_TEST_OBJECTS, DEFAULT_TRAIN_OBJECTS, lambda_grid, objects_note,
+                                    pair_label, pick_test_objects, snapshot_name, train_subset_size)
+from ..engine.line_losses import choose_engine, interpolate
 from ..engine.nets import build_model, has_batchnorm
 from ..engine.runner import resolve_device
 from ..engine.task_state import TaskState
@@ -26,10 +26,12 @@ PHASE = "interpolating"
 
 def compute_interpolations(path: Path | str, pairs: Sequence[tuple[SnapshotInfo, SnapshotInfo]], points: int,
                            state: TaskState, train_objects: int = DEFAULT_TRAIN_OBJECTS, device: str | None = None,
-                           threads: int | None = None) -> list[str]:
+                           threads: int | None = None, test_objects: int = DEFAULT_TEST_OBJECTS) -> list[str]:
     """Interpolate every pair of a run's snapshots and store each as soon as it is done; returns the labels.
 
-    The data are the run's own (its spec's dataset, split and seed). Progress counts λ points over all pairs;
+    The data are the run's own (its spec's dataset, split and seed); train_objects and test_objects bound the
+    objects every λ is measured on (line_losses.interpolate says which), and each pair is stored with the counts
+    used and how they were chosen. Progress counts λ points over all pairs;
     every stored pair is also emitted as its Artefact, so a screen can draw it at once. A stop raises
     CancelledError and keeps the pairs already stored. Raises EnsguiError subclasses for what the user can fix.
     """
@@ -54,6 +56,9 @@ def compute_interpolations(path: Path | str, pairs: Sequence[tuple[SnapshotInfo,
     state.start_phase(PHASE, total, f"loading {spec.data.name}")
     data = load_splits(spec.data.name, spec.data.params, spec.seed, state.log)
     used = train_subset_size(data, train_objects)
+    tested = len(pick_test_objects(data.test_y.numpy(), test_objects, spec.seed))
+    note = objects_note(used, len(data.train_y), tested, len(data.test_y), spec.seed)
+    engine = choose_engine("auto", target)
     batchnorm = has_batchnorm(build_model(spec, data.input_shape, data.num_classes, trained=True))
     labels: list[str] = []
     for i, (a, b) in enumerate(pairs):
@@ -66,12 +71,15 @@ def compute_interpolations(path: Path | str, pairs: Sequence[tuple[SnapshotInfo,
         try:
             result = interpolate(spec, state_a, state_b, lambdas, data, target,
                                  progress=lambda done, n, base=base, text=text: state.advance(base + done, text),
-                                 should_stop=state.should_stop, train_objects=used)
+                                 should_stop=state.should_stop, train_objects=used, test_objects=tested,
+                                 engine=engine)
         except ValueError as exc:
             raise EnsguiError(f"cannot interpolate {text}: {exc}") from None
         label = pair_label(a, b)
-        meta = interpolation_meta(a, b, used, test_objects=int(len(data.test_y)), batchnorm=batchnorm,
-                                  device=str(target), seconds=round(time.monotonic() - started, 3))
+        meta = interpolation_meta(a, b, used, test_objects=tested, objects=note,
+                                  train_split_objects=int(len(data.train_y)), test_split_objects=int(len(data.test_y)),
+                                  batchnorm=batchnorm, device=str(target), engine=engine,
+                                  seconds=round(time.monotonic() - started, 3))
         write_interpolation(path, label, result, meta)
         labels.append(label)
         state.emit(Artefact(f"{INTERPOLATION_ARTEFACT}/{label}", result.arrays(), meta))

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPush
 from ..engine.data import DATASETS, effective_sizes
 from ..engine.errors import CancelledError, EnsguiError
 from ..engine.events import Artefact, Progress
-from ..engine.interpolation import (DEFAULT_POINTS, DEFAULT_TRAIN_OBJECTS, MIN_POINTS, pair_label,
-                                    pairs_against_final, snapshot_name)
+from ..engine.interpolation import (DEFAULT_POINTS, DEFAULT_TEST_OBJECTS, DEFAULT_TRAIN_OBJECTS, MAX_POINTS,
+                                    MIN_POINTS, pair_label, pairs_against_final, snapshot_name)
 from ..engine.models import has_batchnorm_trait
 from ..engine.task_state import TaskState
 from ..storage.analysis import INTERPOLATION, INTERPOLATION_ARTEFACT, StoredInterpolation, stored_interpolations
@@ -40,7 +40,6 @@ MODES: tuple[tuple[str, str], ...] = ((MODE_FINAL, "final vs each earlier snapsh
 PLOTS: tuple[tuple[str, str, str], ...] = (("train_loss", "Training loss", "cross-entropy"),
                                            ("test_loss", "Test loss", "cross-entropy"),
                                            ("test_error", "Test error", "error rate"))
-MAX_POINTS = 401
 ENDED = ("finished", "cancelled", "failed", "diverged")
 
 
@@ -50,6 +49,7 @@ class _Job:
     pairs: list[tuple[SnapshotInfo, SnapshotInfo]]
     points: int
     train_objects: int
+    test_objects: int
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def _interpolation_work(job: _Job, mailbox: Mailbox[object], threads: int) -> Wo
             from ..tasks.interpolation import compute_interpolations
 
             labels = compute_interpolations(job.path, job.pairs, job.points, TaskState([mailbox.put], stop),
-                                            job.train_objects, threads=threads)
+                                            job.train_objects, threads=threads, test_objects=job.test_objects)
             outcome = _Outcome("finished", f"{len(labels)} interpolation(s) stored")
         except CancelledError:
             outcome = _Outcome("cancelled", "cancelled")
@@ -170,7 +170,15 @@ class InterpolationView(RunScreen):
         self.train_spin.setValue(DEFAULT_TRAIN_OBJECTS)
         self.train_spin.setToolTip("Training objects the training loss is measured on (and BatchNorm statistics "
                                    "recomputed from): the first ones of the run's shuffled training split, "
-                                   "all of it when it is smaller")
+                                   "all of it when it is smaller. Every λ is a forward pass of these and the test "
+                                   "objects, so together they set how long it takes.")
+        self.test_spin = QSpinBox(self)
+        self.test_spin.setRange(100, 10_000_000)
+        self.test_spin.setSingleStep(1000)
+        self.test_spin.setValue(DEFAULT_TEST_OBJECTS)
+        self.test_spin.setToolTip("Test objects the test loss and error are measured on: a class-stratified sample "
+                                  "of the run's test split drawn with its seed, all of it when it is smaller "
+                                  "(stored with each pair)")
         self.compute_button = QPushButton("Compute", self)
         self.compute_button.setDefault(True)
         self.compute_button.clicked.connect(self.compute)
@@ -186,9 +194,15 @@ class InterpolationView(RunScreen):
         controls.addWidget(self.train_spin, 1, 3)
         self.train_hint = QLabel("", self)
         self.train_hint.setStyleSheet(HINT_STYLE)
-        self.train_spin.valueChanged.connect(lambda _: self._fill_train_hint())
+        self.train_spin.valueChanged.connect(lambda _: self._fill_object_hints())
         controls.addWidget(self.train_hint, 1, 4)
         controls.addWidget(self.compute_button, 1, 5)
+        controls.addWidget(QLabel("Test objects:", self), 2, 2)
+        controls.addWidget(self.test_spin, 2, 3)
+        self.test_hint = QLabel("", self)
+        self.test_hint.setStyleSheet(HINT_STYLE)
+        self.test_spin.valueChanged.connect(lambda _: self._fill_object_hints())
+        controls.addWidget(self.test_hint, 2, 4)
         controls.setColumnStretch(6, 1)
         outer.addLayout(controls)
 
@@ -254,7 +268,8 @@ class InterpolationView(RunScreen):
         if self.path is None or not pairs:
             self._show_note(self._why_not_computable() or "Nothing to compute.", error=True)
             return
-        job = _Job(self.path, pairs, int(self.points_spin.value()), int(self.train_spin.value()))
+        job = _Job(self.path, pairs, int(self.points_spin.value()), int(self.train_spin.value()),
+                   int(self.test_spin.value()))
         self._job = job
         self._mailbox = Mailbox()
         self._outcome = None
@@ -264,7 +279,8 @@ class InterpolationView(RunScreen):
         self.last_status = "running"
         self.task_panel.start()
         count = f"{len(pairs)} pair" + ("s" if len(pairs) != 1 else "")
-        self._show_note(f"Computing {count} on a grid of {job.points} points…")
+        self._show_note(f"Computing {count} on a grid of {job.points} points, each on up to {job.train_objects} "
+                        f"training and {job.test_objects} test objects…")
         self._enable_inputs()
 
     def cancel(self) -> None:
@@ -333,7 +349,7 @@ class InterpolationView(RunScreen):
         spec = opened.run.spec
         self._batchnorm = None if spec is None else has_batchnorm_trait(spec.model.name)
         self._fill_header(opened.run)
-        self._fill_train_hint()
+        self._fill_object_hints()
         if not same_run:
             # A run read again after an interpolation keeps the user's choices and the task's last words.
             self.last_status, self._outcome = "", None
@@ -362,24 +378,27 @@ class InterpolationView(RunScreen):
                  f"stored in {html.escape(str(run.path))} under /{INTERPOLATION}</span>")
         self.details_label.setText(text)
 
-    def _training_objects(self) -> int | None:
-        """Objects in the run's training split, from its spec (None when the spec does not build)."""
+    def _split_objects(self) -> tuple[int, int] | None:
+        """Objects in the run's training and test splits, from its spec (None when the spec does not build)."""
         spec = self.run.spec if self.run is not None else None
         if spec is None:
             return None
         try:
-            return effective_sizes(DATASETS.get(spec.data.name).factory.info, spec.data.params)[0]
+            info = DATASETS.get(spec.data.name).factory.info
+            train = effective_sizes(info, spec.data.params)[0]
         except EnsguiError:
             return None
+        return train, int(spec.data.params["test_size"] or info.test_total)
 
-    def _fill_train_hint(self) -> None:
-        available = self._training_objects()
-        if available is None:
-            self.train_hint.setText("")
-        elif self.train_spin.value() >= available:
-            self.train_hint.setText(f"uses all {available} in the run")
-        else:
-            self.train_hint.setText(f"of {available} in the run")
+    def _fill_object_hints(self) -> None:
+        available = self._split_objects()
+        for spin, hint, index in ((self.train_spin, self.train_hint, 0), (self.test_spin, self.test_hint, 1)):
+            if available is None:
+                hint.setText("")
+            elif spin.value() >= available[index]:
+                hint.setText(f"uses all {available[index]} in the run")
+            else:
+                hint.setText(f"of {available[index]} in the run")
 
     def _fill_combos(self) -> None:
         for combo in (self.a_combo, self.b_combo):
@@ -427,6 +446,7 @@ class InterpolationView(RunScreen):
         self.b_combo.setEnabled(loaded and pair_mode and not busy)
         self.points_spin.setEnabled(not busy)
         self.train_spin.setEnabled(not busy)
+        self.test_spin.setEnabled(not busy)
         why = self._why_not_computable() if loaded else "Open a run first."
         self.compute_button.setEnabled(not busy and not why and not self._reading)
         self.compute_button.setToolTip(why or ("The run file is being read…" if self._reading else

@@ -1,4 +1,5 @@
-"""The headless command as a user runs it: `ensgui run`, `ensgui show`, errors as one line and exit code 2."""
+"""The headless command as a user runs it: `ensgui run`, `ensgui show`, `ensgui interpolate`, errors as one line and
+exit code 2."""
 
 import os
 import signal
@@ -11,8 +12,13 @@ import h5py
 import numpy as np
 import pytest
 
-from support import tiny_spec_dict
+from support import tiny_spec_dict, train_run_file
+from ensgui.engine.data import load_splits
+from ensgui.engine.interpolation import InterpolationResult, lambda_grid
+from ensgui.engine.line_losses import interpolate
 from ensgui.engine.spec import Spec
+from ensgui.storage.analysis import read_interpolations
+from ensgui.storage.reader import read_run, read_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,3 +123,38 @@ def test_sigkill_mid_training_leaves_a_readable_incomplete_file(tmp_path):
         assert f.attrs["status"] == "running"
         stored = f["metrics/0/val_acc"][()]
     assert len(stored) >= 2 and list(stored[:, 1]) == list(range(1, len(stored) + 1))
+
+
+def test_interpolate_stores_the_objects_asked_for(tmp_path):
+    run = train_run_file(tmp_path, name="tiny-de")  # a deep ensemble: one snapshot per member
+    refused = ensgui("interpolate", run)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "single snapshot" in refused.stderr and "--pair 0:0 1:0" in refused.stderr
+    unknown = ensgui("interpolate", run, "--pair", "0:0", "7:0")
+    assert unknown.returncode == 2 and "'7:0' is not a stored snapshot" in unknown.stderr
+    assert "(stored: 0:0, 1:0, 2:0)" in unknown.stderr
+    too_few = ensgui("interpolate", run, "--pair", "0:0", "1:0", "--test-objects", "0")
+    assert too_few.returncode == 2 and "--test-objects" in too_few.stderr
+
+    result = ensgui("interpolate", run, "--pair", "0:0", "1:0", "--points", 21, "--train-objects", 200,
+                    "--test-objects", 300, "--threads", 1)
+    assert result.returncode == 0, result.stderr
+    assert "interpolating" in result.stderr and "member 0 snapshot 0 → member 1 snapshot 0" in result.stderr
+    stored, attrs = read_interpolations(run)["m0s0-m1s0"]
+    assert (attrs["points"], attrs["train_objects"], attrs["test_objects"]) == (21, 200, 300)
+    assert attrs["objects"] == ("the first 200 of 600 training objects (the run's shuffled split); 300 of 1000 test "
+                                "objects (class-stratified, seed 0)")
+    assert attrs["engine"] == "sequential" and attrs["device"] == "cpu"
+    # The table printed is the one stored.
+    lines = result.stdout.splitlines()
+    assert lines[0] == str(run) and lines[1].startswith("m0s0-m1s0: member 0 snapshot 0 (λ = 0) → member 1 snapshot 0")
+    table = np.array([[float(v) for v in line.split()] for line in lines[3:]])
+    np.testing.assert_allclose(table, np.stack([getattr(stored, n) for n in InterpolationResult.ARRAYS], 1),
+                               atol=5e-5)
+    # And it is what the engine gives for those objects.
+    spec = read_run(run, with_probs=False).spec
+    data = load_splits(spec.data.name, spec.data.params, spec.seed)
+    direct = interpolate(spec, read_snapshot(run, 0, 0), read_snapshot(run, 1, 0), lambda_grid(21), data, "cpu",
+                         train_objects=200, test_objects=300)
+    for name in InterpolationResult.ARRAYS:
+        np.testing.assert_allclose(getattr(stored, name), getattr(direct, name), rtol=1e-6, err_msg=name)

@@ -1,4 +1,5 @@
-"""Parameter-space interpolation: endpoints, grid, BatchNorm recomputed at every λ, cancel, default pairs."""
+"""Parameter-space interpolation: endpoints, grid, BatchNorm recomputed at every λ, cancel, default pairs, and the
+vmap and sequential engines against the loop before issue 12."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from ensgui.engine import line_losses as interp
 from ensgui.engine.bn_update import update_batchnorm
 from ensgui.engine.data import DataSplits, load_splits
 from ensgui.engine.errors import CancelledError
-from ensgui.engine.interpolation import (InterpolationResult, lambda_grid, pair_label, pairs_against_final,
-                                         snapshot_name)
-from ensgui.engine.line_losses import interpolate
+from ensgui.engine.interpolation import (InterpolationResult, lambda_grid, objects_note, pair_label,
+                                         pairs_against_final, pick_test_objects, snapshot_name)
+from ensgui.engine.line_losses import choose_engine, interpolate, mixed_state
 from ensgui.engine.nets import build_model, load_state
 from ensgui.engine.models import MODELS
 from ensgui.engine.registry import Entry
@@ -255,3 +256,129 @@ def test_pairs_against_final_pair_each_earlier_snapshot_with_its_members_last():
     assert pairs_against_final([Snap(0, 0, 1), Snap(1, 0, 1)]) == []  # one snapshot per member: nothing earlier
     assert pair_label(Snap(0, 1, 0), Snap(0, 3, 0)) == "m0s1-m0s3"
     assert snapshot_name(2, 4) == "member 2 snapshot 4"
+
+
+# ---------------------------------------------------------------- the engines against the loop before issue 12
+
+def _loop_before_issue_12(spec: Spec, a: Mapping, b: Mapping, lambdas, data: DataSplits,
+                          n_train: int) -> InterpolationResult:
+    """The reference: one load_state_dict and plain (NCHW) forward passes per λ, at the spec's evaluation batch,
+    BatchNorm statistics recomputed by update_batchnorm, over the whole test split."""
+    model = build_model(spec, data.input_shape, data.num_classes, trained=True)
+    batch = spec.evaluation["batch_size"]
+    out = []
+    for lam in lambdas:
+        model.load_state_dict({k: (1.0 - lam) * torch.from_numpy(a[k]) + lam * torch.from_numpy(b[k])
+                               if a[k].dtype.kind == "f" else torch.from_numpy(a[k]) for k in a})
+        update_batchnorm(model, data.train_x[:n_train], spec.budget["batch_size"])
+        row = []
+        for x, y in ((data.train_x[:n_train], data.train_y[:n_train]), (data.test_x, data.test_y)):
+            row += interp.evaluate_loss_error(model, x, y, batch, torch.device("cpu"), lambda: False)
+        out.append(row)
+    values = np.array(out).T
+    return InterpolationResult(np.asarray(lambdas, dtype=np.float64), *values)
+
+
+def _assert_same_curves(new: InterpolationResult, old: InterpolationResult, n_train: int, n_test: int) -> None:
+    np.testing.assert_array_equal(new.lambdas, old.lambdas)
+    for name in ("train_loss", "test_loss"):
+        np.testing.assert_allclose(getattr(new, name), getattr(old, name), rtol=1e-5, err_msg=name)
+    # An object whose two largest logits tie to rounding may flip; more than one would be a real difference.
+    assert np.max(np.abs(new.train_error - old.train_error)) * n_train <= 1 + 1e-9
+    assert np.max(np.abs(new.test_error - old.test_error)) * n_test <= 1 + 1e-9
+
+
+@pytest.mark.parametrize("engine", ["sequential", "vmap"])
+@pytest.mark.parametrize("model", ["lenet300_100", "lenet5_caffe", "tiny_bn"])
+def test_engines_give_the_old_loops_numbers(model, engine, request):
+    if model == "tiny_bn":
+        model = request.getfixturevalue("tiny_bn")
+    spec = _spec(model=model, test_size=300)
+    data = _data(spec)
+    a, b = (_bn_states(spec, data) if model == "tiny_bn" else
+            (_random_state(spec, data, 1), _random_state(spec, data, 2)))
+    lambdas = lambda_grid(21)
+    new = interpolate(spec, a, b, lambdas, data, "cpu", train_objects=200, test_objects=10_000, engine=engine)
+    _assert_same_curves(new, _loop_before_issue_12(spec, a, b, lambdas, data, 200), 200, 300)
+
+
+def test_resnet20_vmap_recomputes_batchnorm_like_the_old_loop():
+    spec = _spec(model="resnet20", train_size=200, test_size=40)
+    data = _data(spec)
+    a, b = _random_state(spec, data, 5), _random_state(spec, data, 6)
+    lambdas = [0.0, 0.3, 1.0]
+    new = interpolate(spec, a, b, lambdas, data, "cpu", train_objects=100, test_objects=10_000, engine="vmap")
+    _assert_same_curves(new, _loop_before_issue_12(spec, a, b, lambdas, data, 100), 100, 40)
+
+
+def test_vmap_chunks_bounded_by_memory_give_the_same_curve(tiny_bn, monkeypatch):
+    spec = _spec(model=tiny_bn, test_size=200)
+    data = _data(spec)
+    a, b = _bn_states(spec, data)
+    whole = interpolate(spec, a, b, lambda_grid(21), data, "cpu", train_objects=150, engine="vmap")
+    sizes: list[int] = []
+    real = interp.chunk_size
+    monkeypatch.setitem(interp.CHUNK_BYTES, "cpu", 1)  # room for no activations at all: one λ per chunk
+    monkeypatch.setattr(interp, "chunk_size", lambda *args: sizes.append(real(*args)) or sizes[-1])
+    calls: list[tuple[int, int]] = []
+    chunked = interpolate(spec, a, b, lambda_grid(21), data, "cpu", train_objects=150, engine="vmap",
+                          progress=lambda d, t: calls.append((d, t)))
+    assert sizes == [1]
+    assert calls == [(i, 21) for i in range(22)]
+    for name in InterpolationResult.ARRAYS:
+        np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=1e-6, err_msg=name)
+
+
+def test_endpoints_are_the_snapshots_weights_bit_for_bit(mlp):
+    spec, data, a, b = mlp
+    mixed = {k: (torch.from_numpy(a[k]), torch.from_numpy(b[k])) for k in a}
+    stacked = interp._StackedLine.stack(mixed, {}, [0.0, 0.5, 1.0])
+    for k in a:
+        assert torch.equal(mixed_state(mixed, 0.0)[k], mixed[k][0]) and torch.equal(stacked[k][0], mixed[k][0])
+        assert torch.equal(mixed_state(mixed, 1.0)[k], mixed[k][1]) and torch.equal(stacked[k][2], mixed[k][1])
+        assert torch.equal(stacked[k][1], mixed_state(mixed, 0.5)[k])  # both engines mix the very same weights
+
+
+def test_vmap_endpoints_reproduce_the_snapshots_own_losses(mlp):
+    spec, data, a, b = mlp
+    result = interpolate(spec, a, b, [0.0, 1.0], data, "cpu", train_objects=400, engine="vmap")
+    for i, state in ((0, a), (1, b)):
+        train_loss, _train_error, test_loss, _test_error = _direct(spec, data, state, 400)
+        np.testing.assert_allclose([result.train_loss[i], result.test_loss[i]], [train_loss, test_loss], rtol=1e-6)
+
+
+def test_vmap_cancel_raises_between_batches(mlp):
+    spec, data, a, b = mlp
+    checks: list[int] = []
+    with pytest.raises(CancelledError):
+        interpolate(spec, a, b, lambda_grid(21), data, "cpu", engine="vmap", batch_size=50,
+                    should_stop=lambda: checks.append(1) or len(checks) > 5)
+    assert len(checks) == 6
+
+
+def test_test_objects_are_a_stratified_sample_or_all(mlp):
+    spec, data, a, b = mlp
+    index = pick_test_objects(data.test_y.numpy(), 100, spec.seed)
+    assert len(index) == 100 and np.all(np.diff(index) > 0)
+    np.testing.assert_array_equal(index, pick_test_objects(data.test_y.numpy(), 100, spec.seed))
+    counts = np.bincount(data.test_y.numpy()[index], minlength=10)
+    shares = np.bincount(data.test_y.numpy(), minlength=10) * 100 / len(data.test_y)
+    assert np.all(np.abs(counts - shares) < 1)  # every class keeps its share
+    np.testing.assert_array_equal(pick_test_objects(data.test_y.numpy(), 10_000, 0), np.arange(len(data.test_y)))
+    result = interpolate(spec, a, b, [0.0], data, "cpu", train_objects=50, test_objects=100)
+    model = load_state(build_model(spec, data.input_shape, data.num_classes), a).eval()
+    with torch.no_grad():
+        logits = model(data.test_x[index]).double()
+    assert result.test_loss[0] == pytest.approx(float(F.cross_entropy(logits, data.test_y[index])), rel=1e-6)
+    with pytest.raises(ValueError, match="test_objects"):
+        interpolate(spec, a, b, [0.0], data, "cpu", test_objects=0)
+    assert objects_note(50, 600, 100, 500, 0) == ("the first 50 of 600 training objects (the run's shuffled split); "
+                                                  "100 of 500 test objects (class-stratified, seed 0)")
+
+
+def test_auto_engine_rule():
+    assert choose_engine("auto", torch.device("cpu")) == "sequential"
+    assert choose_engine("auto", torch.device("cuda")) == "vmap"
+    assert choose_engine("vmap", torch.device("cpu")) == "vmap"
+    with pytest.raises(ValueError, match="engine"):
+        choose_engine("fast", torch.device("cpu"))

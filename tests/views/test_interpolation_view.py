@@ -15,7 +15,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from ensgui.engine.data import load_splits
-from ensgui.engine.interpolation import InterpolationResult, lambda_grid
+from ensgui.engine.interpolation import (DEFAULT_TEST_OBJECTS, DEFAULT_TRAIN_OBJECTS, InterpolationResult,
+                                         lambda_grid)
 from ensgui.engine.line_losses import interpolate
 from ensgui.engine.methods import METHODS
 from ensgui.engine.methods.base import MEMBERS, Method
@@ -116,12 +117,12 @@ def _check_plots_match_file(view: InterpolationView, path: Path) -> dict:
     return stored
 
 
-def _direct(path: Path, a: tuple[int, int], b: tuple[int, int], points: int, train_objects: int
-            ) -> InterpolationResult:
+def _direct(path: Path, a: tuple[int, int], b: tuple[int, int], points: int, train_objects: int,
+            test_objects: int = DEFAULT_TEST_OBJECTS) -> InterpolationResult:
     spec = read_run(path, with_probs=False).spec
     data = load_splits(spec.data.name, spec.data.params, spec.seed)
     return interpolate(spec, read_snapshot(path, *a), read_snapshot(path, *b), lambda_grid(points), data, "cpu",
-                       train_objects=train_objects)
+                       train_objects=train_objects, test_objects=test_objects)
 
 
 def test_final_vs_each_earlier_snapshot_is_the_default(qtbot, context, sse_copy, tmp_path, screenshot):
@@ -129,7 +130,8 @@ def test_final_vs_each_earlier_snapshot_is_the_default(qtbot, context, sse_copy,
     assert view.mode() == MODE_FINAL
     assert not view.a_combo.isEnabled() and not view.b_combo.isEnabled()
     assert view.points_spin.value() == 21 and view.points_spin.minimum() == 21
-    assert view.train_spin.value() == 5000
+    assert view.train_spin.value() == DEFAULT_TRAIN_OBJECTS and view.test_spin.value() == DEFAULT_TEST_OBJECTS
+    assert view.train_hint.text() == "uses all 600 in the run" and view.test_hint.text() == "uses all 1000 in the run"
     assert [(a.index, b.index) for a, b in view.selected_pairs()] == [(0, 3), (1, 3), (2, 3)]
     assert view.drawn("test_error") == {}
     status, message = _compute(qtbot, view)
@@ -142,10 +144,11 @@ def test_final_vs_each_earlier_snapshot_is_the_default(qtbot, context, sse_copy,
     context.document.wait()
     assert list(view.stored) == list(stored)
     _check_plots_match_file(view, sse_copy)
-    # The run has 600 training objects, fewer than the 5000 asked for: all of them are used.
-    direct = _direct(sse_copy, (0, 1), (0, 3), 21, 5000)
+    # The run has 600 training and 1000 test objects, fewer than the defaults ask for: all of them are used.
+    direct = _direct(sse_copy, (0, 1), (0, 3), 21, DEFAULT_TRAIN_OBJECTS)
     result, attrs = stored["m0s1-m0s3"]
-    assert attrs["train_objects"] == 600 and attrs["points"] == 21
+    assert attrs["train_objects"] == 600 and attrs["test_objects"] == 1000 and attrs["points"] == 21
+    assert attrs["objects"] == "all 600 training objects; all 1000 test objects"
     for name in InterpolationResult.ARRAYS:
         np.testing.assert_allclose(getattr(result, name), getattr(direct, name), rtol=1e-9)
     # All three end at the same final snapshot: λ = 1 is one net.
@@ -165,12 +168,19 @@ def test_two_members_of_a_deep_ensemble_through_the_combos(qtbot, context, de_co
     view.b_combo.setCurrentIndex(view.b_combo.findData(snapshot_key(1, 0)))
     view.points_spin.setValue(25)
     view.train_spin.setValue(400)
+    view.test_spin.setValue(300)
+    assert view.train_hint.text() == "of 600 in the run" and view.test_hint.text() == "of 1000 in the run"
     status, message = _compute(qtbot, view)
     assert status == "finished", message
     stored = _check_plots_match_file(view, de_copy)
     assert list(stored) == ["m0s0-m1s0"]
     assert view.legend_names("train_loss") == ["member 0 → 1"]
-    direct = _direct(de_copy, (0, 0), (1, 0), 25, 400)
+    # The objects chosen on the screen are the ones used, and the file says which.
+    direct = _direct(de_copy, (0, 0), (1, 0), 25, 400, 300)
+    attrs = stored["m0s0-m1s0"].attrs
+    assert (attrs["train_objects"], attrs["test_objects"], attrs["test_split_objects"]) == (400, 300, 1000)
+    assert attrs["objects"] == ("the first 400 of 600 training objects (the run's shuffled split); 300 of 1000 test "
+                                "objects (class-stratified, seed 0)")
     for name in InterpolationResult.ARRAYS:
         np.testing.assert_allclose(getattr(stored["m0s0-m1s0"].result, name), getattr(direct, name), rtol=1e-9)
     assert len(stored["m0s0-m1s0"].result.lambdas) == 25
@@ -205,8 +215,12 @@ def test_cancel_stops_and_keeps_the_finished_pairs(qtbot, context, sse_copy, mon
         qtbot.mouseClick(view.compute_button, Qt.MouseButton.LeftButton)
         cancel_button = view.task_panel.cancel_button
         assert view.is_computing() and cancel_button.isEnabled() and not view.compute_button.isEnabled()
+        assert not view.train_spin.isEnabled() and not view.test_spin.isEnabled()
         with pytest.raises(RuntimeError, match="already"):
             view.compute()
+        # Progress moves point by point: the bar is inside the first pair (3 pairs of 21 points) before it is stored.
+        qtbot.waitUntil(lambda: 0 < view.task_panel.value() < 1000 // 3, timeout=TIMEOUT_MS)
+        assert view.drawn("test_loss") == {}
         # Curves appear while it computes: the first pair is drawn before the rest are done.
         qtbot.waitUntil(lambda: len(view.drawn("test_loss")) == 1, timeout=TIMEOUT_MS)
         assert 0 < view.task_panel.value() < 1000
