@@ -113,9 +113,11 @@ def test_identity_order_matches_direct_computation(data) -> None:
         assert row["tau_val"][0] == pytest.approx(tau, rel=1e-9)
         assert row["cnll_val"][0] == pytest.approx(m.temperature_nll(log_pbar, data["ty"], tau), rel=1e-9)
         assert all(v[1] == 0.0 for v in row.values())
-        # cnll is the cross-validated value on this split with the documented rng stream.
+        # cnll is the cross-validated value on this split with the documented rng stream. Its fits stop at the
+        # float32 search's fixed point, which depends on the start by about 1e-8 (the curves warm-start from the
+        # last k); the Brent search both once shared was exact to 1e-4 in log tau only.
         rng = np.random.default_rng([options.seed, 1, 0, 0])
-        assert row["cnll"][0] == pytest.approx(m.cnll_cv(log_pbar, data["ty"], 2, 2, rng), rel=1e-9)
+        assert row["cnll"][0] == pytest.approx(m.cnll_cv(log_pbar, data["ty"], 2, 2, rng), rel=1e-7)
 
 
 def test_calibration_improves_overconfident_ensemble(curves) -> None:

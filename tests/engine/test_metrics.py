@@ -252,7 +252,9 @@ def test_cnll_cv_matches_literal_kfold(n_splits: int) -> None:
     logits, labels = _calibrated_logits(301, 6, seed=9)
     log_p = _log_softmax(2.5 * logits)
     got = m.cnll_cv(log_p, labels, n_splits=n_splits, n_runs=3, rng=np.random.default_rng(11))
-    assert got == pytest.approx(_cnll_cv_reference(log_p, labels, n_splits, 3, seed=11), rel=1e-9)
+    # cnll_cv's fits stop at the float32 search's fixed point, fit_temperature's take a float64 step more: tau
+    # differs by about 1e-8 (the Brent search both once used was exact to 1e-4 in log tau only).
+    assert got == pytest.approx(_cnll_cv_reference(log_p, labels, n_splits, 3, seed=11), rel=1e-7)
     # Same seed, same folds, same value.
     assert m.cnll_cv(log_p, labels, n_splits, 3, rng=11) == got
 
