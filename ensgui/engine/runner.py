@@ -166,12 +166,11 @@ def evaluate_rows(ctx: TrainContext, method: Method, emit: Sink, partial: dict[i
     val_probs = predicted.probs[1] if has_val else None
     val_labels = ctx.data.val_y.cpu().numpy().astype(np.int64) if has_val else None
     ev = ctx.spec.evaluation
-    # Ordered rows (boosting) are evaluated as trained: order 0 of ensemble_curves is the identity, so one
-    # order gives the ensemble of the first k rows, with std 0.
+    # Ordered rows (boosting) are evaluated as trained: the ensemble of the first k rows, with std 0.
     ordered = method.ordered_rows()
     options = EvalOptions(n_orders=1 if ordered else ev["orders"], n_bins=ev["ece_bins"],
                           cnll_splits=ev["cnll_splits"], cnll_runs=ev["cnll_runs"],
-                          seed=derive_seed(ctx.spec.seed, 0, EVAL) % (2**31))
+                          seed=derive_seed(ctx.spec.seed, 0, EVAL) % (2**31), in_order=ordered)
     ctx.log(f"computing metrics for ensemble sizes 1..{len(test_probs)} "
             + ("in training order" if ordered else f"over {ev['orders']} member orders"))
     ctx.progress.start_phase("evaluating")

@@ -174,7 +174,7 @@ class ResultsView(RunScreen):
         self.curves_table_actions = table_export_actions(self.curves_table, lambda: self._file_stem("metrics-vs-k"))
         self.members_table = results_table(self.tables)
         self.members_table_actions = table_export_actions(self.members_table, lambda: self._file_stem("members"))
-        curves_box = titled_panel(CURVES_TITLE.format(order="mean ± std over random member orders"),
+        curves_box = titled_panel(CURVES_TITLE.format(order="mean ± std: k = 1 over every row, k ≥ 2 over random orders"),
                                   self.curves_table, export_button(self.curves_table_actions, self), self.tables)
         self.curves_title = curves_box.findChild(QLabel)
         self.tables.addTab(curves_box, "Metrics vs ensemble size")

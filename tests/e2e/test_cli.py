@@ -58,6 +58,19 @@ def test_run_the_smoke_preset_then_show_it(tmp_path):
     assert "val: metrics vs ensemble size" in shown.stdout
 
 
+def test_the_first_curve_row_is_the_mean_and_std_over_the_members(tmp_path):
+    # Issue 13: k = 1 was the first member of a few orders (all member 0 with seed 0), shown as "± 0".
+    result = ensgui("run", write_spec(tmp_path, members=3), "--out", tmp_path / "runs")
+    assert result.returncode == 0, result.stderr
+    with h5py.File(next((tmp_path / "runs").glob("*.h5")), "r") as f:
+        for split in ("test", "val"):
+            for metric in ("nll", "error", "brier"):
+                members = f[f"eval/{split}/members/{metric}"][()]
+                np.testing.assert_allclose(f[f"eval/{split}/curves/{metric}"][0], [members.mean(), members.std()],
+                                           rtol=1e-9, atol=1e-12, err_msg=f"{split} {metric}")
+            assert f[f"eval/{split}/curves/nll"][0, 1] > 0
+
+
 def test_an_invalid_spec_is_one_line_and_exit_code_2(tmp_path):
     spec = tmp_path / "bad.toml"
     spec.write_text(write_spec(tmp_path).read_text().replace("members = 3", "members = 0"))

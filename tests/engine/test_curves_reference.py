@@ -8,7 +8,7 @@ from scipy.optimize import minimize_scalar
 from scipy.stats import rankdata
 
 from ensgui.engine import metrics as m
-from ensgui.engine.evaluation import EvalOptions, ensemble_curves, member_orders
+from ensgui.engine.evaluation import _SINGLE_STREAM, EvalOptions, ensemble_curves, member_orders
 
 # Tolerances of the issue: the old search was exact to 1e-4 in log tau only, so tau and what follows from it
 # differ by about that much; the plain metrics are the same computation.
@@ -68,33 +68,49 @@ def _members(k: int, n: int, c: int, seed: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def _old_curves(data: dict, options: EvalOptions, xatol: float) -> dict[str, dict[str, np.ndarray]]:
-    """The old ensemble_curves: a loop over orders and k, one Brent search per fit (xatol in log tau)."""
+    """The old ensemble_curves: a loop over orders and k, one Brent search per fit (xatol in log tau); its k = 1
+    row is, as the curves' now is, the mean and std over every single member (fold stream _SINGLE_STREAM + j)."""
     k_max = data["test"][0].shape[0]
     orders = member_orders(k_max, options.n_orders, options.seed)
     names = list(m.METRIC_NAMES) + ["brier_t", "ece_t", "auroc_t", "tau_val"]
     per = {s: {name: np.zeros((options.n_orders, k_max)) for name in names} for s in data}
+    singles = {s: {name: np.zeros(k_max) for name in names} for s in data}
+
+    def cell(members: np.ndarray, stream: int) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {s: {} for s in data}
+        log_p = {}
+        for s, (probs, labels) in data.items():
+            pbar = probs[members].astype(np.float64).sum(axis=0) / len(members)
+            with np.errstate(divide="ignore"):
+                log_p[s] = np.log(pbar)
+            out[s].update(_old_point(pbar, labels, options.n_bins))
+            rng = np.random.default_rng([options.seed, 1, {"test": 0, "val": 1}[s], stream])
+            out[s]["cnll"] = _old_cnll_cv(log_p[s], labels, options.cnll_splits, options.cnll_runs, rng, xatol)
+        tau = _old_fit(log_p["val"], data["val"][1], xatol)
+        for s, (_, labels) in data.items():
+            scaled = m.apply_temperature(log_p[s], tau)
+            out[s]["tau_val"] = tau
+            out[s]["cnll_val"] = _old_nll(log_p[s], labels, 1.0 / tau)
+            out[s]["brier_t"] = m.brier(scaled, labels)
+            out[s]["ece_t"] = m.ece(scaled, labels, options.n_bins)
+            out[s]["auroc_t"] = _old_auroc(scaled, labels)
+        return out
+
     for r, order in enumerate(orders):
         for k in range(1, k_max + 1):
-            log_p = {}
-            for s, (probs, labels) in data.items():
-                pbar = probs[order[:k]].astype(np.float64).sum(axis=0) / k
-                with np.errstate(divide="ignore"):
-                    log_p[s] = np.log(pbar)
-                for name, v in _old_point(pbar, labels, options.n_bins).items():
+            for s, values in cell(order[:k], r).items():
+                for name, v in values.items():
                     per[s][name][r, k - 1] = v
-                rng = np.random.default_rng([options.seed, 1, {"test": 0, "val": 1}[s], r])
-                per[s]["cnll"][r, k - 1] = _old_cnll_cv(log_p[s], labels, options.cnll_splits, options.cnll_runs,
-                                                        rng, xatol)
-            tau = _old_fit(log_p["val"], data["val"][1], xatol)
-            for s, (_, labels) in data.items():
-                scaled = m.apply_temperature(log_p[s], tau)
-                per[s]["tau_val"][r, k - 1] = tau
-                per[s]["cnll_val"][r, k - 1] = _old_nll(log_p[s], labels, 1.0 / tau)
-                per[s]["brier_t"][r, k - 1] = m.brier(scaled, labels)
-                per[s]["ece_t"][r, k - 1] = m.ece(scaled, labels, options.n_bins)
-                per[s]["auroc_t"][r, k - 1] = _old_auroc(scaled, labels)
-    return {s: {name: np.stack([v.mean(axis=0), v.std(axis=0)], axis=1) for name, v in d.items()}
-            for s, d in per.items()}
+    for j in range(k_max):
+        for s, values in cell(np.array([j]), _SINGLE_STREAM + j).items():
+            for name, v in values.items():
+                singles[s][name][j] = v
+    curves = {s: {name: np.stack([v.mean(axis=0), v.std(axis=0)], axis=1) for name, v in d.items()}
+              for s, d in per.items()}
+    for s, d in singles.items():
+        for name, v in d.items():
+            curves[s][name][0] = [v.mean(), v.std()]
+    return curves
 
 
 def _data() -> dict[str, tuple[np.ndarray, np.ndarray]]:

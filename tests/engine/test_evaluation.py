@@ -50,7 +50,9 @@ def curves(data: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
 def test_member_orders() -> None:
     orders = member_orders(6, 4, seed=0)
     assert orders.shape == (4, 6)
-    np.testing.assert_array_equal(orders[0], np.arange(6))
+    # No fixed identity order: with one, every curve started at member 0 whatever the seed.
+    assert not any(np.array_equal(order, np.arange(6)) for order in orders)
+    assert len(set(orders[:, 0])) > 1
     for order in orders:
         np.testing.assert_array_equal(np.sort(order), np.arange(6))
     np.testing.assert_array_equal(orders, member_orders(6, 4, seed=0))
@@ -69,16 +71,23 @@ def test_curve_keys_and_shapes(curves: dict[str, dict[str, np.ndarray]]) -> None
             assert np.all(curve[:, 1] >= 0)
 
 
-def test_first_row_is_member_metrics_over_orders(data, curves) -> None:
-    orders = member_orders(K, FAST.n_orders, FAST.seed)
+def test_first_row_is_the_mean_and_std_over_every_member(data, curves) -> None:
+    # k = 1 is exact: all K single rows, not the first members of a few orders.
     for split, probs, labels in (("test", data["tp"], data["ty"]), ("val", data["vp"], data["vy"])):
         per_member = member_metrics(probs, labels, n_bins=FAST.n_bins)
         for name in ("error", "nll", "brier", "ece", "auroc"):
-            firsts = per_member[name][orders[:, 0]]
-            np.testing.assert_allclose(curves[split][name][0], [firsts.mean(), firsts.std()], rtol=1e-9, atol=1e-12)
-    # On the validation split the cnll_val of one member is that member's oracle CNLL.
-    firsts = member_metrics(data["vp"], data["vy"])["cnll"][orders[:, 0]]
-    np.testing.assert_allclose(curves["val"]["cnll_val"][0], [firsts.mean(), firsts.std()], rtol=1e-9, atol=1e-12)
+            values = per_member[name]
+            np.testing.assert_allclose(curves[split][name][0], [values.mean(), values.std()], rtol=1e-9, atol=1e-12)
+    # On the validation split the cnll_val of one member is that member's oracle CNLL (fits to about 1e-7).
+    values = member_metrics(data["vp"], data["vy"])["cnll"]
+    np.testing.assert_allclose(curves["val"]["cnll_val"][0], [values.mean(), values.std()], rtol=1e-6, atol=1e-9)
+
+
+def test_first_row_does_not_depend_on_the_orders(data) -> None:
+    few = ensemble_curves(data["tp"], data["ty"], options=EvalOptions(n_orders=2, cnll_runs=2, seed=1))
+    many = ensemble_curves(data["tp"], data["ty"], options=EvalOptions(n_orders=7, cnll_runs=2, seed=5))
+    for name in ("error", "nll", "brier", "ece", "auroc"):
+        np.testing.assert_allclose(few["test"][name][0], many["test"][name][0], rtol=1e-12)
 
 
 def test_last_row_is_the_full_ensemble(data, curves) -> None:
@@ -97,8 +106,8 @@ def test_last_row_is_the_full_ensemble(data, curves) -> None:
     assert last["ece_t"][-1, 0] == pytest.approx(m.ece(scaled, labels), rel=1e-9)
 
 
-def test_identity_order_matches_direct_computation(data) -> None:
-    options = EvalOptions(n_orders=1, cnll_runs=2, seed=3)
+def test_in_order_evaluation_matches_direct_computation(data) -> None:
+    options = EvalOptions(n_orders=1, cnll_runs=2, seed=3, in_order=True)
     out = ensemble_curves(data["tp"], data["ty"], data["vp"], data["vy"], options)
     probs = data["tp"].astype(np.float64)
     val_probs = data["vp"].astype(np.float64)

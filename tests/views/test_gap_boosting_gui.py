@@ -175,7 +175,7 @@ def test_gap_boosting_from_setup_to_boosting_tab_and_compare(qtbot, tmp_path, sc
     open_run(window, other)
     assert results.tables.indexOf(boosting) == -1
     assert [results.tables.tabText(i) for i in range(results.tables.count())].count("Boosting") == 0
-    assert "random member orders" in results.curves_title.text()
+    assert "random orders" in results.curves_title.text()
     open_run(window, zero_path)
     assert results.tables.indexOf(boosting) >= 0
     # Boosting curves are the first k models as trained, and the table says so.

@@ -385,7 +385,7 @@ def test_boosting_tab_comes_and_goes_with_the_run(make_results, boosting_run, fi
     # A run of another method has no Boosting tab; the boosting run brings the same panel back.
     open_run(view, finished_runs["deep_ensemble"])
     assert _tab_texts(view) == ["Metrics vs ensemble size", "Per-member metrics", "Margins"]
-    assert "random member orders" in view.curves_title.text()
+    assert "random orders" in view.curves_title.text()
     open_run(view, boosting_run)
     assert view.panel("boosting") is panel and view.tables.indexOf(view.panel_tab("boosting")) == 3
 

@@ -39,7 +39,7 @@ def curve_order_note(spec: Spec | None) -> str:
         ordered = spec is not None and method_for(spec).ordered_rows()
     except Exception:  # noqa: BLE001 - a stored spec whose method is no longer registered keeps the usual note
         ordered = False
-    return "the first k in training order" if ordered else "mean ± std over random member orders"
+    return "the first k in training order" if ordered else "mean ± std: k = 1 over every row, k ≥ 2 over random orders"
 
 
 __all__ = ["METHODS", "Method", "curve_order_note", "method_for", "plan_for"]
