@@ -18,8 +18,10 @@ RUN_PHASES: tuple[str, ...] = ("training", "predicting", "evaluating", "margins"
 
 # Forward passes one optimisation step of one object costs (forward + backward is about three forwards).
 TRAIN_STEP_COST = 3.0
-# Forward passes the metric curves cost per row, member order and evaluated object (measured: bench/evaluation.py).
-METRICS_COST = 0.02
+# Forward passes the metric curves cost per row, member order and evaluated object: bench/evaluation_curves.py
+# took 0.7 s for 20 rows x 5 orders x 11k objects (0.6 us each) on 2 cores, where a LeNet-5 forward costs about
+# 100 us per object. A lighter net makes the phase relatively dearer; the tracker's rates refine it as it runs.
+METRICS_COST = 0.01
 
 
 def run_work(members: int, member_steps: int, batch: int, rows: int, eval_objects: int, orders: int,
