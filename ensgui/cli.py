@@ -382,10 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--resume", metavar="SWEEP_FILE",
                        help="go on with a cancelled or interrupted sweep (.sweep.h5) with its own spec, gaps and "
                             "width settings: its finished points are kept, the rest are trained")
-    sweep.add_argument("--width-objects", type=bounded_int(1, MAX_WIDTH_OBJECTS, "methods.md uses 2000"),
+    sweep.add_argument("--width-objects", type=bounded_int(1, MAX_WIDTH_OBJECTS, "2000 is the usual choice"),
                        default=DEFAULT_WIDTH_OBJECTS, help="training objects the Hessian and Fisher traces use "
                                                            f"(default {DEFAULT_WIDTH_OBJECTS})")
-    sweep.add_argument("--probes", type=bounded_int(1, MAX_PROBES, "methods.md uses at most 100"),
+    sweep.add_argument("--probes", type=bounded_int(1, MAX_PROBES, "at most 100 is the usual choice"),
                        default=DEFAULT_MAX_ITER, help=f"most Hutchinson probes of the Hessian trace "
                                                       f"(default {DEFAULT_MAX_ITER})")
     _add_threads(sweep)

@@ -189,7 +189,7 @@ def trained_net(spec: Spec, input_shape: tuple[int, ...], num_classes: int, stat
 def width_subset(x: torch.Tensor, y: torch.Tensor, objects: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The fixed width subset: the first `objects` training objects (the training split is already shuffled)."""
     if objects < 1:
-        raise SpecError(f"width objects = {objects} is invalid: must be an integer >= 1 (2000 by methods.md)")
+        raise SpecError(f"width objects = {objects} is invalid: must be an integer >= 1 (2000 is the usual choice)")
     n = min(int(objects), len(y))
     return x[:n], y[:n]
 

@@ -40,13 +40,13 @@ def run_gap_sweep(spec: Spec, gaps: Sequence[GapValue], folder: Path, state: Tas
     """
     plan = plan_sweep(gaps)
     if width_objects < 1:
-        raise SpecError(f"width objects = {width_objects} is invalid: must be an integer >= 1 (2000 by methods.md)")
+        raise SpecError(f"width objects = {width_objects} is invalid: must be an integer >= 1 (2000 is the usual choice)")
     train_size, _ = effective_sizes(DATASETS.get(spec.data.name).factory.info, spec.data.params)
     if width_objects > train_size:  # the traces would silently use fewer objects than the summary states
         raise SpecError(f"width objects = {width_objects} is more than the {train_size} training objects of the spec; "
                         f"lower the width objects or raise data.train_size")
     if probes < 1:
-        raise SpecError(f"probes = {probes} is invalid: must be an integer >= 1 (at most 100 by methods.md)")
+        raise SpecError(f"probes = {probes} is invalid: must be an integer >= 1 (at most 100 is the usual choice)")
     summary = SummaryFile(Workspace(folder).new_sweep_path(spec.name), spec, ", ".join(map(_gap_text, gaps)),
                           width_objects, probes, tol, len(plan.gaps), plan.added_zero)
     return _sweep(spec, plan, summary, [], state, threads)

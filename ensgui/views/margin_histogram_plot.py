@@ -16,8 +16,8 @@ from .theme import add_grid, member_color
 
 KINDS = (("raw", "raw"), ("normalized", "normalised"))
 AXIS_LABELS = {
-    "raw": "raw margin  l_y − max_{j≠y} l_j",
-    "normalized": "normalised margin (of l/‖l‖₂)",
+    "raw": "raw margin (true-class logit − largest other logit)",
+    "normalized": "normalised margin (of the logits scaled to unit length)",
 }
 NORMALIZED_LIMIT = math.sqrt(2.0)  # a unit vector's entries differ by at most √2
 BINS = 60

@@ -15,6 +15,10 @@ from .schema_form import FIELD_LABEL, SchemaForm, WheelSafeComboBox
 HELP_STYLE = "color: #555; font-size: 11px;"
 
 
+# The window writes British English ("Optimiser" is the group's title); spec keys keep PyTorch's spelling.
+KIND_LABELS = {"optimizer": "optimiser"}
+
+
 class SectionEditor(QWidget):
     """Edits one section of a spec.
 
@@ -60,7 +64,7 @@ class SectionEditor(QWidget):
             head.setHorizontalSpacing(10)
             head.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
             head.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            kind = QLabel(self.registry.kind, self)
+            kind = QLabel(KIND_LABELS.get(self.registry.kind, self.registry.kind), self)
             kind.setObjectName(FIELD_LABEL)
             kind.setBuddy(self.combo)
             head.addRow(kind, self.combo)

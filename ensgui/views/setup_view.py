@@ -49,6 +49,8 @@ TITLES = {TOP: "Experiment", "data": "Data", "model": "Model", "loss": "Loss", "
           "optimizer": "Optimiser", "schedule": "Schedule", "budget": "Budget", "evaluation": "Evaluation"}
 # Messages from cross-field checks start with the field they blame: "data.train_size = 70000 is invalid: ...".
 FIELD_IN_MESSAGE = re.compile(r"^\[?([A-Za-z_]\w*)\]?\.([A-Za-z_]\w*)\b")
+# Any "section.field" a message mentions; in the window it reads as the form's own words ("Data › validation size").
+FIELD_ANYWHERE = re.compile(r"\b([A-Za-z_]\w*)\.([A-Za-z_]\w*)\b")
 # Style sheets do not pass fonts on to children, so only the group titles turn bold. A stored run is
 # shown with disabled editors; darker disabled text keeps its values readable (a palette would not
 # reach editors under a style sheet).
@@ -129,7 +131,7 @@ class ExperimentChoice(QGroupBox):
         self.width_spin.setSingleStep(500)
         self.width_spin.setValue(DEFAULT_WIDTH_OBJECTS)
         self.width_spin.setToolTip("Training objects the Hessian and Fisher traces are measured on (the first ones "
-                                   "of the shuffled training split; methods.md: 2000)")
+                                   "of the shuffled training split; 2000 is the usual choice)")
         self.form = QFormLayout(self)
         self.form.setContentsMargins(10, 6, 10, 8)
         self.form.setVerticalSpacing(3)
@@ -449,9 +451,9 @@ class SetupView(QWidget):
         where = self._mark(message)
         if where:
             self.error_label.setText(f"Fix the marked field: {where}.")
-            self.error_label.setToolTip(message)
+            self.error_label.setToolTip(self.readable(message))
         else:
-            self.error_label.setText(message)
+            self.error_label.setText(self.readable(message))
             self.error_label.setToolTip("")
         self.error_label.show()
         self.preview.show_problem("no preview until the experiment is valid")
@@ -466,10 +468,21 @@ class SetupView(QWidget):
             return ""
         section, field = match.groups()
         editor = self.editors.get(section)
-        if editor is None or not editor.mark(field, message):
+        if editor is None or not editor.mark(field, self.readable(message)):
             return ""
-        title = next((p.title for p in editor.form().schema if p.name == field), field)
-        return f"{TITLES.get(section, section)} › {title}"
+        return self._field_title(section, field) or field
+
+    def _field_title(self, section: str, field: str) -> str:
+        """"Data › validation size" for ("data", "val_size"), or "" when the form has no such field."""
+        editor = self.editors.get(section)
+        if editor is None:
+            return ""
+        title = next((p.title for p in editor.form().schema if p.name == field), None)
+        return f"{TITLES.get(section, section)} › {title}" if title else ""
+
+    def readable(self, message: str) -> str:
+        """A spec message in the form's words: spec keys such as data.val_size become the fields' titles."""
+        return FIELD_ANYWHERE.sub(lambda m: self._field_title(*m.groups()) or m.group(0), message)
 
     def _show_schedule_use(self, spec: Spec) -> None:
         """Grey out the Schedule section when the method brings its own learning-rate formula."""

@@ -124,7 +124,7 @@ class WeightSpaceView(RunScreen):
         self.distance_stack = PlotOrMessage(self.distance_plot, splitter)
         item = self.distance_plot.getPlotItem()
         add_grid(item)
-        item.setLabel("left", "L2 distance ‖θ − θ₀‖")
+        item.setLabel("left", "distance from the initial weights (L2)")
         item.getAxis("left").enableAutoSIPrefix(False)
         item.getAxis("bottom").enableAutoSIPrefix(False)
         self.distance_legend = item.addLegend(offset=(-10, -10))

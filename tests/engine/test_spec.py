@@ -4,7 +4,7 @@ import pytest
 
 from ensgui.engine.errors import SpecError
 from ensgui.engine.methods import plan_for
-from ensgui.engine.spec import Spec
+from ensgui.engine.spec import BUDGET_SCHEMA, EVALUATION_SCHEMA, SECTIONS, TOP_SCHEMA, Spec, registry_for
 from ensgui.resources import preset_paths
 
 
@@ -100,3 +100,19 @@ def test_with_values_switching_entry_drops_the_old_parameters():
     spec = Spec.from_dict(base_dict())
     switched = spec.with_values("schedule", name="cosine")
     assert switched.schedule.name == "cosine" and "end" not in switched.schedule.params
+
+
+# Words only the developers know: the help of every registry entry and parameter is read by users in the window.
+JARGON = ("methods.md", "seed 00", "max_{", "θ₀", "‖")
+
+
+def test_no_registry_help_text_uses_developer_jargon() -> None:
+    texts: list[tuple[str, str]] = []
+    for section in SECTIONS:
+        for entry in registry_for(section):
+            texts.append((f"{section}.{entry.name}", entry.help))
+            texts += [(f"{section}.{entry.name}.{p.name}", p.help) for p in entry.schema]
+    for name, schema in (("spec", TOP_SCHEMA), ("budget", BUDGET_SCHEMA), ("evaluation", EVALUATION_SCHEMA)):
+        texts += [(f"{name}.{p.name}", p.help) for p in schema]
+    found = [(where, word) for where, text in texts for word in JARGON if word.lower() in text.lower()]
+    assert not found, found

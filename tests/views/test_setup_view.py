@@ -141,7 +141,7 @@ def test_schedule_cross_field_error_while_typing(qtbot, view: SetupView) -> None
     end = field(view, "schedule", "end")
     retype(qtbot, end.editor, "0.2")
     qtbot.waitUntil(lambda: end.message.isVisible(), timeout=2000)
-    assert "must be greater than schedule.start" in end.message.text()
+    assert "must be greater than Schedule › start" in end.message.text()
     assert view.preview.plan is None
     assert not view.start_button.isEnabled()
 
@@ -319,7 +319,7 @@ def test_saving_an_invalid_spec_is_refused(qtbot, view: SetupView, tmp_path: Pat
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: pytest.fail("no dialog for a bad spec"))
     retype(qtbot, field(view, "budget", "epochs").editor, "0")
     qtbot.mouseClick(view.save_button, Qt.MouseButton.LeftButton)
-    assert len(shown) == 1 and "budget.epochs" in shown[0]
+    assert len(shown) == 1 and "Budget › epochs = 0 is invalid" in shown[0]
 
 
 # ------------------------------------------------------------ stored runs
@@ -393,3 +393,20 @@ def test_methods_with_their_own_learning_rate_grey_out_the_schedule_section(qtbo
     view.set_spec(Spec.load(str(PRESETS / "snapshot.toml")).with_values("method", variant="nocycle"))
     qtbot.waitUntil(lambda: view.editors["schedule"].isEnabled(), timeout=5000)
     assert "not used" not in box.title()
+
+
+def test_a_cross_field_message_names_the_fields_in_the_forms_words(qtbot, view: SetupView) -> None:
+    retype(qtbot, field(view, "data", "train_size").editor, "59800")
+    retype(qtbot, field(view, "data", "val_size").editor, "1000")
+    with qtbot.assertNotEmitted(view.start_requested, wait=100):
+        view.request_start()
+    shown = field(view, "data", "train_size").message.text() + view.error_label.toolTip()
+    assert "Data › validation size = 1000" in shown
+    assert "data.val_size" not in shown and "data.train_size" not in shown
+
+
+def test_the_optimiser_box_spells_its_kind_as_its_title_does(view: SetupView) -> None:
+    from PySide6.QtWidgets import QLabel
+
+    labels = [label.text() for label in view.editors["optimizer"].findChildren(QLabel)]
+    assert "optimiser" in labels and "optimizer" not in labels

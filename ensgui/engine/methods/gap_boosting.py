@@ -100,7 +100,7 @@ def boosting_round(model: int, gaps: np.ndarray, margins: np.ndarray, variant: s
               label="gap max"),
     ),
     title="Gap boosting",
-    help="Seed 002: model 1 trains with the [loss] section (CE or a constant gap); every later model trains with "
+    help="Model 1 trains with the [loss] section (CE or a constant gap); every later model trains with "
          "per-object gaps from the training margins of the model before it (or of the running ensemble), so "
          "hard objects get large gaps. The last layer must be frozen; prediction = mean of the probabilities, "
          "and metrics against k use the first k models in training order.",

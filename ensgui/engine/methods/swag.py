@@ -151,8 +151,8 @@ def assign_parameters(model: nn.Module, vector: np.ndarray) -> None:
               "swag: full Gaussian (diagonal plus rank-K); swag_diag: diagonal only; swa: the mean alone "
               "(one row, no sampling)", choices=VARIANTS),
         Param("swa_start_fraction", float, 0.5,
-              "where the SWA phase starts, as a fraction of budget.epochs (0.5 of 20 epochs = epoch 10, "
-              "methods.md); a fraction keeps the schedule's shape when the budget changes. The rate falls "
+              "where the SWA phase starts, as a fraction of the epochs in the budget (0.5 of 20 epochs = epoch "
+              "10); a fraction keeps the schedule's shape when the budget changes. The rate falls "
               "from the optimiser's to swa_lr between 50% and 90% of this point, and weights are collected "
               "in every later epoch", minimum=0.0, maximum=0.95, exclusive_minimum=True, label="SWA start fraction"),
         Param("swa_lr", float, 0.01, "constant learning rate of the SWA phase (replaces the spec's schedule)",
