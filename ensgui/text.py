@@ -93,3 +93,31 @@ def _is_control(c: str) -> bool:
 
 
 __all__ = ["MISSING", "fmt", "fmt_mean_std", "format_duration", "printable"]
+
+
+def plural(count: int, noun: str) -> str:
+    """ "1 member", "5 members"."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+def size_text(members: int, rows: int) -> str:
+    """An ensemble's size in the window's two words: trained members, and the ensemble rows that are averaged
+    (one per member, or more where a member gives several snapshots or samples): "5 members",
+    "1 member, 4 ensemble rows"."""
+    if rows in (0, members) or members == 0:
+        return plural(members or rows, "member")
+    return f"{plural(members, 'member')}, {plural(rows, 'ensemble row')}"
+
+
+def local_time(iso: str) -> str:
+    """A stored UTC time ("2026-12-06T19:22:41+00:00") as local time with its zone ("2026-12-06 20:22:41 CET");
+    text that is not an ISO time comes back unchanged (spaces for the T)."""
+    from datetime import datetime, timezone
+
+    try:
+        stamp = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return str(iso).replace("T", " ")
+    if stamp.tzinfo is None:  # the files store UTC; an old file without the zone meant UTC too
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    return stamp.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z").strip()

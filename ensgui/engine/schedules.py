@@ -104,7 +104,7 @@ def step(params: Mapping[str, Any], base_lr: float, total_iters: int, iters_per_
         Param("end", float, 0.9, "fraction of the budget where the decay ends", minimum=0.0, maximum=1.0),
     ),
     title="Base (linear decay)",
-    help="the rate stays at its initial value for the first half of the budget, falls linearly to 1% of it at 90%, "
+    help="The rate stays at its initial value for the first half of the budget, falls linearly to 1% of it at 90%, "
          "then stays there (the schedule of the method-comparison papers).",
 )
 def base(params: Mapping[str, Any], base_lr: float, total_iters: int, iters_per_epoch: int) -> Schedule:

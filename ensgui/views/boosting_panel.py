@@ -107,7 +107,7 @@ class BoostingPanel(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal, box)
         self.gaps_plot = MarginHistogramPlot(splitter, title="gaps per round")
         self.metrics_plot = MetricCurvesPlot(splitter)
-        self.metrics_plot.setMinimumHeight(200)
+        self.metrics_plot.setMinimumHeight(150)  # fits results_view.PANEL_HEIGHT with its controls
         self.tables = QTabWidget(splitter)
         self.metrics_table = results_table(self.tables)
         self.rounds_table = results_table(self.tables)

@@ -224,7 +224,9 @@ def export_button(actions: Sequence[QAction], parent: QWidget | None = None, tex
     """A small "Export ▾" button whose menu holds the given actions."""
     button = QToolButton(parent)
     button.setObjectName("export")  # Ctrl+E opens the first visible one of the screen in view (views.window_menus)
-    button.setText(text)
+    # The arrow is part of the text, as on Setup's Presets button: Qt's own indicator overlaps the last letter.
+    button.setText(f"{text} ▾")
+    button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
     button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
     button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
     menu = QMenu(button)

@@ -18,6 +18,7 @@ from ..engine.methods import plan_for
 from ..engine.plan import Plan
 from ..engine.spec import Spec
 from ..storage.checkpoint import has_checkpoint
+from ..text import size_text
 from .live_curves import LEGEND_ROWS, LiveCurvesPlot
 from .live_margins_panel import LiveMarginsPanel
 from .screens import AppContext, register_screen
@@ -29,6 +30,8 @@ DEFAULT_SMOOTHING = 0.6  # TensorBoard's default: readable noisy losses, still c
 LOG_LINES = 5000
 MAX_MEMBER_BARS = 10  # above this, per-member progress collapses into one summary line
 
+IDLE_HINT = ("Start an experiment on Setup (Run › Start, Ctrl+R): every member's loss, accuracy and learning rate "
+             "appear here while it trains.")
 
 class ElidedLabel(QLabel):
     """A one-line label that elides its middle (a long file path) instead of widening the window."""
@@ -157,7 +160,7 @@ class MonitorView(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.3)
         font.setBold(True)
         self.name_label.setFont(font)
-        self.details_label = QLabel("", self)
+        self.details_label = QLabel(IDLE_HINT, self)
         self.details_label.setStyleSheet("color: #444;")
         self.path_label = ElidedLabel("", self)
         self.path_label.setStyleSheet(f"color: {PATH_COLOR};")
@@ -375,11 +378,9 @@ class MonitorView(QWidget):
             name, method = spec.get("name", ""), spec.get("method", {}).get("name", "")
         except tomllib.TOMLDecodeError:
             name, method = path.stem, ""
-        members = f"{plan.members} member" + ("s" if plan.members != 1 else "")
-        snapshots = len(plan.snapshots)
-        rows = f", {plan.rows} ensemble rows" if snapshots > 1 else ""
         self.name_label.setText(name or path.stem)
-        self.details_label.setText(f"{method} · {members}{rows} · {plan.epochs} epochs · {started.device}")
+        self.details_label.setText(f"{method} · {size_text(plan.members, plan.rows)} · {plan.epochs} epochs · "
+                                   f"{started.device}")
         self.path_label.set_full_text(str(path))
         self._show_plan(plan)
         if not self._cancelling:

@@ -29,7 +29,7 @@ from .reference_picker import ReferencePicker, references
 from .result_panels import RESULT_PANELS, PanelTab, panels_for
 from .run_document import LoadedRun, PrepareFailure
 from .screens import AppContext, RevealInTurns, RunScreen, Veiled, register_screen
-from ..text import fmt_metric, fmt_metric_mean_std
+from ..text import fmt_metric, fmt_metric_mean_std, local_time, size_text
 from .theme import ERROR_COLOR, HINT_STYLE, PALETTE, PATH_COLOR, fmt, status_html
 
 if TYPE_CHECKING:
@@ -41,9 +41,9 @@ DEE_METRIC = "cnll"
 CURVES_TITLE = "Ensemble of the first k members: {order}"
 PREPARED = "results"  # the key of prepare_results in the open-run document
 OWN_TABS = 2  # the curves and members tabs come before the result panels' tabs
-# Room for the tables and for a result panel (a plot of 200 px with its controls): a panel opened later then
+# Room for the tables and for a result panel (a plot of 150 px with its controls): a panel opened later then
 # fits without moving the splitter, which would resize and repaint every plot above it.
-PANEL_HEIGHT = 280
+PANEL_HEIGHT = 220
 WELCOME = "Open a run on the Runs screen, or start one on Setup: its results appear here."
 DEE_SERIES = "this run"
 
@@ -320,9 +320,9 @@ class ResultsView(RunScreen):
         s = run.summary
         status = status_html(html.escape(s.status))
         self.title_label.setText(f"{html.escape(s.name)} &nbsp;<span style='font-weight:normal'>[{status}]</span>")
-        members = s.rows or (len(run.row_names) if run.row_names else run.members)
-        parts = [("method", s.method), ("dataset", s.dataset), ("model", s.model), ("members", str(members)),
-                 ("created", s.created.replace("T", " ")), ("device", s.device)]
+        rows = s.rows or (len(run.row_names) if run.row_names else run.members)
+        parts = [("method", s.method), ("dataset", s.dataset), ("model", s.model),
+                 ("size", size_text(run.members, rows)), ("created", local_time(s.created)), ("device", s.device)]
         if run.elapsed is not None:
             parts.append(("took", f"{run.elapsed:.1f} s"))
         text = " &nbsp;·&nbsp; ".join(f"{k}: <b>{html.escape(v or '–')}</b>" for k, v in parts)

@@ -36,7 +36,7 @@ from ..engine.plan import Plan
 from ..engine.spec import BUDGET_SCHEMA, EVALUATION_SCHEMA, SECTIONS, TOP_SCHEMA, Spec
 from ..engine.sweep import EXAMPLE, GapValue, parse_gap_values
 from ..engine.width import DEFAULT_WIDTH_OBJECTS
-from ..resources import PRESETS, preset_description, preset_paths
+from ..resources import MENU_GROUPS, PRESETS, Preset, presets
 from .schedule_preview import SchedulePreviewPlot
 from .schema_form import INVALID_STYLE, MESSAGE_STYLE, align_labels
 from .screens import AppContext, FillWhenShown, register_screen
@@ -47,6 +47,9 @@ DEBOUNCE_MS = 150
 TOP = "spec"  # the prefix SpecError messages give the top-level fields (name, seed, device)
 TITLES = {TOP: "Experiment", "data": "Data", "model": "Model", "loss": "Loss", "method": "Method",
           "optimizer": "Optimiser", "schedule": "Schedule", "budget": "Budget", "evaluation": "Evaluation"}
+# The two form columns. What an ensemble user decides first (the method and its members, the budget, the data) heads
+# the first column, so it is on screen without scrolling down to 1280x720; what is tuned less often follows.
+FORM_COLUMNS = ((TOP, "method", "budget", "data"), ("model", "optimizer", "schedule", "loss", "evaluation"))
 # Messages from cross-field checks start with the field they blame: "data.train_size = 70000 is invalid: ...".
 FIELD_IN_MESSAGE = re.compile(r"^\[?([A-Za-z_]\w*)\]?\.([A-Za-z_]\w*)\b")
 # Any "section.field" a message mentions; in the window it reads as the form's own words ("Data › validation size").
@@ -235,7 +238,7 @@ class SetupView(QWidget):
         splitter.addWidget(self._build_side())
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
-        splitter.setSizes([740, 520])
+        splitter.setSizes([800, 460])  # at 1280 wide the longest entry title (FGE) fits its combo
         layout.addWidget(splitter, 1)
         align_labels(self.scroll.widget())
         for editor in self.editors.values():
@@ -255,16 +258,7 @@ class SetupView(QWidget):
         self.presets_button.setToolTip("Load one of the shipped experiments")
         self.presets_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.presets_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        self.presets_menu = QMenu(self.presets_button)
-        self.presets_menu.setToolTipsVisible(True)
-        for path in preset_paths():
-            action = QAction(path.stem, self.presets_menu)
-            description = preset_description(path)
-            action.setStatusTip(description)
-            action.setToolTip(description)
-            action.setData(str(path))
-            action.triggered.connect(lambda _=False, p=path: self.load_path(p))
-            self.presets_menu.addAction(action)
+        self.presets_menu = self._build_presets_menu()
         self.presets_button.setMenu(self.presets_menu)
         self.load_button = QPushButton("Load TOML…", self)
         self.load_button.setToolTip("Read an experiment from a TOML spec file")
@@ -276,6 +270,33 @@ class SetupView(QWidget):
             row.addWidget(widget)
         row.addStretch(1)
         return row
+
+    def _build_presets_menu(self) -> QMenu:
+        """The default experiment, then full experiments and quick checks, each in sections by method family."""
+        menu = QMenu(self.presets_button)
+        menu.setToolTipsVisible(True)
+        shipped = presets()
+        for preset in shipped:
+            if not preset.group:
+                menu.addAction(self._preset_action(preset, menu))
+        for quick, title in ((False, "Full experiments"), (True, "Quick checks (seconds)")):
+            sub = menu.addMenu(title)
+            sub.setToolTipsVisible(True)
+            for group, heading in MENU_GROUPS.items():
+                members = [p for p in shipped if p.group == group and p.quick == quick]
+                if members:
+                    sub.addSection(heading)
+                for preset in members:
+                    sub.addAction(self._preset_action(preset, sub))
+        return menu
+
+    def _preset_action(self, preset: Preset, menu: QMenu) -> QAction:
+        action = QAction(preset.title, menu)
+        action.setStatusTip(preset.description)
+        action.setToolTip(preset.description)
+        action.setData(str(preset.path))
+        action.triggered.connect(lambda _=False, p=preset.path: self.load_path(p))
+        return action
 
     def _build_banner(self) -> QFrame:
         self.banner = QFrame(self)
@@ -298,10 +319,8 @@ class SetupView(QWidget):
         columns = QHBoxLayout(content)
         columns.setContentsMargins(0, 0, 4, 0)
         columns.setSpacing(8)
-        sections = list(self.editors)
-        # Two columns keep the whole experiment on screen at 1280x820 without scrolling.
-        half = (len(sections) + 1) // 2
-        for chunk in (sections[:half], sections[half:]):
+        assert sorted(sum(FORM_COLUMNS, ())) == sorted(self.editors), "every section belongs to one column"
+        for chunk in FORM_COLUMNS:
             column = QVBoxLayout()
             column.setSpacing(8)
             for section in chunk:

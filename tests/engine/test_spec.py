@@ -103,7 +103,7 @@ def test_with_values_switching_entry_drops_the_old_parameters():
 
 
 # Words only the developers know: the help of every registry entry and parameter is read by users in the window.
-JARGON = ("methods.md", "seed 00", "max_{", "θ₀", "‖")
+JARGON = ("methods.md", "seed 00", "max_{", "θ₀", "‖", ".py")
 
 
 def test_no_registry_help_text_uses_developer_jargon() -> None:

@@ -84,6 +84,8 @@ def test_cyclic_method_from_setup_to_results(qtbot, tmp_path, method, screenshot
     qtbot.waitUntil(lambda: window.tabs.currentWidget() is window.screen("results"), timeout=30000)
     qtbot.waitUntil(lambda: window.screen("results").curves_table.rowCount() == len(plan.snapshots), timeout=30000)
     screenshot(window, f"issue3-{method}-2-results", colors=(PALETTE[0],))
+    # One trained net gives the four rows; Results says so in the Monitor's words, not "members: 4".
+    assert "1 member, 4 ensemble rows" in window.screen("results").details_label.text()
     table = window.screen("results").curves_table
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     with h5py.File(path, "r") as f:

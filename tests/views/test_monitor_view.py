@@ -320,3 +320,8 @@ def test_many_members_collapse_to_one_line(qtbot, controller, monitor, tmp_path,
     assert monitor.progress_bar.text() == "27% — training · epoch 2 of 3 — 0:30 elapsed, ETA 1:00"
     qtbot.waitUntil(lambda: monitor.loss_plot.displayed_data(15)[0].size == 40, timeout=2000)
     screenshot(monitor, "monitor-sixteen-members")
+
+
+def test_the_monitor_says_what_to_do_before_any_run(monitor) -> None:
+    assert monitor.name_label.text() == "no run yet"
+    assert "Setup" in monitor.details_label.text() and "Ctrl+R" in monitor.details_label.text()

@@ -27,6 +27,7 @@ from ensgui.views.export import VALUE_ROLE, table_contents
 from ensgui.views.margin_histogram_plot import margin_bin_edges
 from ensgui.views.metric_curves_plot import metric_label, metric_short
 from ensgui.views.result_panels import register_result_panel, unregister_result_panel
+from ensgui.text import local_time
 from ensgui.views.results_view import DEE_SERIES, ResultsView
 from ensgui.text import fmt_metric, fmt_metric_mean_std
 from ensgui.views.theme import PALETTE
@@ -119,6 +120,9 @@ def test_open_run_fills_table_and_plot_with_the_file_numbers(make_results, finis
     details = view.details_label.text()
     for word in ("deep_ensemble", "fashion-mnist", "lenet300_100", "cpu"):
         assert word in details
+    with h5py.File(path, "r") as f:
+        created = str(f.attrs["created"])
+    assert local_time(created) in details and created not in details  # local time with its zone, not UTC
 
 
 def test_validation_split_shows_eval_val(make_results, finished_runs):

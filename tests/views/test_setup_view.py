@@ -256,11 +256,38 @@ def test_summary_describes_the_plan(view: SetupView) -> None:
 
 # ------------------------------------------------------------ presets and TOML files
 
+def menu_entries(menu) -> list[tuple[str, str]]:
+    """(kind, text) of a menu's entries in order: "action", "section" or "menu"."""
+    entries = []
+    for action in menu.actions():
+        if action.menu() is not None:
+            entries.append(("menu", action.text()))
+        elif action.isSeparator():
+            entries.append(("section", action.text()))
+        else:
+            entries.append(("action", action.text()))
+    return entries
+
+
+def test_presets_menu_is_grouped_by_scale_and_family(view: SetupView) -> None:
+    assert menu_entries(view.presets_menu) == [
+        ("action", "Default experiment"), ("menu", "Full experiments"), ("menu", "Quick checks (seconds)")]
+    for sub in (a.menu() for a in view.presets_menu.actions() if a.menu() is not None):
+        entries = menu_entries(sub)
+        assert entries[0] == ("section", "Independently trained members")
+        assert ("action", "Deep ensemble") in entries and ("section", "From one training run") in entries
+        for action in sub.actions():  # every preset says in one line what it is, in plain words
+            assert action.isSeparator() or (action.toolTip() and "methods.md" not in action.toolTip())
+    listed = [a.data() for m in [view.presets_menu] + [a.menu() for a in view.presets_menu.actions() if a.menu()]
+              for a in m.actions() if a.data()]
+    assert sorted(listed) == sorted(str(p) for p in preset_paths())  # each preset exactly once
+
+
 def test_presets_menu_loads_smoke_bagging(qtbot, view: SetupView, tmp_path: Path, screenshot) -> None:
-    actions = {a.text(): a for a in view.presets_menu.actions()}
-    assert list(actions) == [p.stem for p in preset_paths()]
-    assert actions["smoke-bagging"].statusTip()
-    actions["smoke-bagging"].trigger()
+    quick = next(a.menu() for a in view.presets_menu.actions() if a.text() == "Quick checks (seconds)")
+    action = next(a for a in quick.actions() if a.data() == str(PRESETS / "smoke-bagging.toml"))
+    assert action.text() == "Bagging (bootstrap)" and action.statusTip()
+    action.trigger()
     assert view.spec() == Spec.load(str(PRESETS / "smoke-bagging.toml"))
     assert view.editors["method"].combo.currentText() == "Bagging (bootstrap)"
     screenshot(view, "setup-smoke-bagging", colors=(LR_COLOR,))

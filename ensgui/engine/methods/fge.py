@@ -53,7 +53,7 @@ class FgeStages:
     title="Fast geometric ensembling (FGE)",
     help="Garipov et al. 2018: after pre-training, triangular cycles α1 → α2 → α1 of c iterations; a snapshot "
          "at each mid-cycle, so ensemble rows = FGE iterations / c. The optimiser state (momentum) continues "
-         "from pre-training into the cycles, as FGE-code fge.py restores it.",
+         "from pre-training into the cycles, as the authors' code does.",
 )
 class FastGeometricEnsembling(Method):
     @property
