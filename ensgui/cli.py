@@ -141,6 +141,7 @@ def _print_table(path: Path, split: str, out: TextIO) -> None:
 def _print_eval(run: RunData, split: str, out: TextIO) -> None:
     """A split's metrics against ensemble size, as a table."""
     from .engine.methods import curve_order_note
+    from .text import metric_scale
 
     data = run.eval.get(split)
     if data is None or not data.curves:
@@ -148,10 +149,13 @@ def _print_eval(run: RunData, split: str, out: TextIO) -> None:
         return
     names = [m for m in ("error", "nll", "cnll", "cnll_val", "brier", "ece", "auroc") if m in data.curves]
     out.write(f"{split}: metrics vs ensemble size ({curve_order_note(run.spec)})\n")
-    out.write("   k  " + "  ".join(f"{n:>17}" for n in names) + "\n")
+    # Error in percent, as the window and the papers show it (the file keeps the fraction).
+    headers = [f"{n} (%)" if metric_scale(n) != 1 else n for n in names]
+    out.write("   k  " + "  ".join(f"{h:>17}" for h in headers) + "\n")
     rows = len(next(iter(data.curves.values())))
     for k in range(rows):
-        cells = [f"{data.curves[n][k, 0]:8.4f} ± {data.curves[n][k, 1]:6.4f}" for n in names]
+        cells = [f"{data.curves[n][k, 0] * metric_scale(n):8.4f} ± {data.curves[n][k, 1] * metric_scale(n):6.4f}"
+                 for n in names]
         out.write(f"{k + 1:4d}  " + "  ".join(cells) + "\n")
     if data.partial:
         labels = [run.row_names[r] if r < len(run.row_names) else f"row {r}" for r in sorted(data.partial)]
